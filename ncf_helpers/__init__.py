@@ -1,0 +1,1 @@
+"""Helpers for the "Neural Collaborative Filtering, step by step" notebook series."""

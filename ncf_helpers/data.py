@@ -1,0 +1,475 @@
+"""Load MovieLens into one schema, whatever the source.
+
+Every loader returns the same frames:
+
+``ratings``
+    One row per rating: ``userId`` (int64), ``movieId`` (int64), ``rating`` (float64),
+    ``timestamp`` (int64, seconds since the epoch), in file order.
+``movies``
+    Indexed by ``movieId`` (int64): ``title`` (str, as GroupLens prints it, e.g.
+    ``"Toy Story (1995)"``), ``genres`` (str, ``"Animation|Children's|Comedy"``;
+    ``"(no genres listed)"`` when there are none) and ``year`` (nullable Int64).
+``users``
+    Indexed by ``userId`` (int64): ``age`` (int64), ``gender`` (``"M"``/``"F"``),
+    ``occupation`` (str). Only ml-100k and ml-1m have it; other variants give ``None``.
+
+Where the files are looked for, in order: an explicit ``data_dir``; ``data/<name>/`` in
+this repository; the copy of ml-100k embedded in the RecBole 1.2.1 wheel (installed with
+``pip install --no-deps recbole==1.2.1``, read without importing recbole). If none has
+the files, the error names the three ways to get them.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import io
+import os
+import re
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{name}.zip"
+# MD5s published by GroupLens next to each zip (<url>.md5). The "latest" releases
+# change over time, so for them the published .md5 is fetched at download time.
+KNOWN_MD5 = {
+    "ml-100k": "0e33842e24a9c977be4e0107933c0723",
+    "ml-1m": "c4d9eecfca2ab87c1945afe126590906",
+    "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
+}
+CSV_FAMILY = ("ml-latest-small", "ml-latest", "ml-25m", "ml-32m")
+DATASETS = ("ml-100k", "ml-1m") + CSV_FAMILY
+RATING_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
+
+ML100K_GENRES = [
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+]
+# ml-1m stores occupations as codes; names from its README.
+ML1M_OCCUPATIONS = [
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer",
+    "homemaker", "K-12 student", "lawyer", "programmer", "retired", "sales/marketing",
+    "scientist", "self-employed", "technician/engineer", "tradesman/craftsman",
+    "unemployed", "writer",
+]
+_YEAR_IN_TITLE = re.compile(r"\((\d{4})\)\s*$")
+
+
+@dataclass
+class MovieLens:
+    """The three frames of a MovieLens variant (``users`` is None where absent)."""
+
+    ratings: pd.DataFrame
+    movies: pd.DataFrame
+    users: pd.DataFrame | None = None
+
+    def __iter__(self):  # allows ``ratings, movies, users = load_movielens()``
+        return iter((self.ratings, self.movies, self.users))
+
+
+# --------------------------------------------------------------------------- checks
+def _require_columns(frame, columns, source):
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source} is missing required column(s) {missing}; "
+                         f"found {list(frame.columns)}")
+
+
+def _integer_ids(values, column, source):
+    """Convert an id column to int64, refusing NaN and non-integer values."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    bad = numeric.isna() | (numeric != np.floor(numeric))
+    if bad.any():
+        first = values[bad].iloc[0]
+        raise ValueError(f"{source}: column {column!r} must hold integer ids; "
+                         f"{int(bad.sum())} value(s) are not, e.g. {first!r}")
+    return numeric.astype("int64")
+
+
+def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
+    """Check a ratings frame and return it in the canonical schema.
+
+    Parameters
+    ----------
+    ratings : pandas.DataFrame
+        Must have ``userId``, ``movieId`` and ``rating``; ``timestamp`` is optional
+        (filled with 0).
+    source : str
+        What to call the frame in error messages (e.g. the file it came from).
+    rating_range : tuple of float
+        Inclusive bounds a rating must lie in (MovieLens: 0.5 to 5 stars).
+
+    Raises
+    ------
+    ValueError
+        On a missing column, non-integer ids, NaN or out-of-range ratings, or a
+        duplicated (userId, movieId) pair. Duplicates are an error, not silently
+        dropped: which rating to keep is the caller's decision.
+    """
+    if not isinstance(ratings, pd.DataFrame):
+        raise TypeError(f"{source} must be a pandas DataFrame, got {type(ratings).__name__}")
+    _require_columns(ratings, ["userId", "movieId", "rating"], source)
+    out = pd.DataFrame({
+        "userId": _integer_ids(ratings["userId"], "userId", source),
+        "movieId": _integer_ids(ratings["movieId"], "movieId", source),
+        "rating": pd.to_numeric(ratings["rating"], errors="coerce").astype("float64"),
+        "timestamp": (_integer_ids(ratings["timestamp"], "timestamp", source)
+                      if "timestamp" in ratings.columns else 0),
+    })
+    out["timestamp"] = out["timestamp"].astype("int64")
+    nan = out["rating"].isna()
+    if nan.any():
+        raise ValueError(f"{source}: {int(nan.sum())} rating(s) are missing or not numbers "
+                         f"(first at row {int(np.flatnonzero(nan)[0])})")
+    low, high = rating_range
+    outside = (out["rating"] < low) | (out["rating"] > high)
+    if outside.any():
+        raise ValueError(f"{source}: {int(outside.sum())} rating(s) outside the scale "
+                         f"[{low}, {high}], e.g. {out['rating'][outside].iloc[0]}")
+    dup = out.duplicated(["userId", "movieId"])
+    if dup.any():
+        row = out[dup].iloc[0]
+        raise ValueError(f"{source}: {int(dup.sum())} duplicated (userId, movieId) pair(s), "
+                         f"e.g. user {row.userId}, movie {row.movieId}; keep one rating per "
+                         "pair, e.g. ratings.sort_values('timestamp')"
+                         ".drop_duplicates(['userId', 'movieId'], keep='last')")
+    return out.reset_index(drop=True)
+
+
+def _split_year(titles):
+    """Year from a GroupLens title such as ``"Toy Story (1995)"`` (NA when absent)."""
+    return titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
+
+
+def _movies_frame(movie_ids, titles, genres, years, source):
+    movies = pd.DataFrame({
+        "movieId": _integer_ids(pd.Series(movie_ids), "movieId", source).to_numpy(),
+        "title": pd.Series(titles, dtype="str").str.strip().to_numpy(),
+        "genres": pd.Series(genres, dtype="str").to_numpy(),
+        "year": pd.array(pd.Series(years).to_numpy(), dtype="Int64"),
+    })
+    return movies.set_index("movieId")
+
+
+def _users_frame(user_ids, ages, genders, occupations, source):
+    users = pd.DataFrame({
+        "userId": _integer_ids(pd.Series(user_ids), "userId", source).to_numpy(),
+        "age": _integer_ids(pd.Series(ages), "age", source).to_numpy(),
+        "gender": pd.Series(genders, dtype="str").to_numpy(),
+        "occupation": pd.Series(occupations, dtype="str").to_numpy(),
+    })
+    return users.set_index("userId")
+
+
+def _need(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"expected MovieLens file {path} does not exist")
+    return path
+
+
+# -------------------------------------------------------------------------- readers
+def read_ml100k(folder):
+    """Read the GroupLens ml-100k layout (``u.data``, ``u.item``, ``u.user``)."""
+    folder = Path(folder)
+    path = _need(folder / "u.data")
+    raw = pd.read_csv(path, sep="\t", header=None)
+    if raw.shape[1] != 4:
+        raise ValueError(f"{path}: expected 4 tab-separated columns "
+                         f"(user, item, rating, timestamp), found {raw.shape[1]}")
+    raw.columns = RATING_COLUMNS
+    ratings = validate_ratings(raw, source=str(path))
+
+    path = _need(folder / "u.item")
+    item = pd.read_csv(path, sep="|", header=None, encoding="latin-1")
+    if item.shape[1] != 5 + len(ML100K_GENRES):
+        raise ValueError(f"{path}: expected {5 + len(ML100K_GENRES)} '|'-separated columns, "
+                         f"found {item.shape[1]}")
+    flags = item.iloc[:, 5:].to_numpy(dtype=bool)
+    names = np.array(ML100K_GENRES, dtype=object)
+    genres = ["|".join(names[row]) or "(no genres listed)" for row in flags]
+    movies = _movies_frame(item[0], item[1].fillna("unknown"), genres,
+                           _split_year(item[1].fillna("").astype(str)), str(path))
+
+    path = _need(folder / "u.user")
+    user = pd.read_csv(path, sep="|", header=None, dtype={4: str})
+    users = _users_frame(user[0], user[1], user[2], user[3], str(path))
+    return MovieLens(ratings, movies, users)
+
+
+def read_ml1m(folder):
+    """Read the GroupLens ml-1m layout (``::``-separated ``.dat`` files)."""
+    folder = Path(folder)
+
+    def dat(name, columns):
+        path = _need(folder / name)
+        with open(path, encoding="latin-1") as f:
+            rows = [line.rstrip("\n").split("::") for line in f if line.strip()]
+        bad = [i for i, r in enumerate(rows) if len(r) != len(columns)]
+        if bad:
+            raise ValueError(f"{path}: line {bad[0] + 1} does not have {len(columns)} "
+                             f"'::'-separated fields {columns}")
+        return pd.DataFrame(rows, columns=columns), str(path)
+
+    raw, src = dat("ratings.dat", RATING_COLUMNS)
+    ratings = validate_ratings(raw, source=src)
+    mv, src = dat("movies.dat", ["movieId", "title", "genres"])
+    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), src)
+    us, src = dat("users.dat", ["userId", "gender", "age", "occupation", "zip"])
+    codes = _integer_ids(us.occupation, "occupation", src)
+    occupation = np.array(ML1M_OCCUPATIONS, dtype=object)[codes.to_numpy()]
+    users = _users_frame(us.userId, us.age, us.gender, occupation, src)
+    return MovieLens(ratings, movies, users)
+
+
+def read_csv_layout(folder):
+    """Read the CSV family (ml-latest-small, ml-latest, ml-25m, ml-32m): ``ratings.csv``
+    and ``movies.csv`` (the seed's format)."""
+    folder = Path(folder)
+    path = _need(folder / "ratings.csv")
+    raw = pd.read_csv(path)
+    ratings = validate_ratings(raw, source=str(path))
+    path = _need(folder / "movies.csv")
+    mv = pd.read_csv(path, dtype={"title": str, "genres": str})
+    _require_columns(mv, ["movieId", "title", "genres"], str(path))
+    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
+    return MovieLens(ratings, movies, None)
+
+
+def read_recbole(folder, name="ml-100k"):
+    """Read RecBole's atomic files (``<name>.inter/.item/.user``) into the GroupLens schema.
+
+    RecBole keeps the title without its year, the year in its own column and the
+    genres space-separated; this puts them back as GroupLens writes them.
+    """
+    folder = Path(folder)
+
+    def atomic(ext):
+        path = _need(folder / f"{name}.{ext}")
+        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        frame.columns = [c.split(":")[0] for c in frame.columns]  # drop ':token' types
+        return frame, str(path)
+
+    inter, src = atomic("inter")
+    inter = inter.rename(columns={"user_id": "userId", "item_id": "movieId"})
+    inter["timestamp"] = pd.to_numeric(inter["timestamp"]).astype("int64")
+    ratings = validate_ratings(inter, source=src)
+
+    item, src = atomic("item")
+    year = pd.to_numeric(item["release_year"], errors="coerce").astype("Int64")
+    title = item["movie_title"].where(year.isna(), item["movie_title"] + " (" + item["release_year"] + ")")
+    genres = item["class"].str.split().str.join("|").replace("", "(no genres listed)")
+    movies = _movies_frame(item.item_id, title, genres, year, src)
+
+    user, src = atomic("user")
+    users = _users_frame(user.user_id, user.age, user.gender, user.occupation, src)
+    return MovieLens(ratings, movies, users)
+
+
+READERS = {"ml-100k": read_ml100k, "ml-1m": read_ml1m}
+READERS.update({name: read_csv_layout for name in CSV_FAMILY})
+
+
+# ------------------------------------------------------------------------- locating
+def embedded_ml100k_dir():
+    """Folder of the ml-100k copy inside the installed RecBole 1.2.1 wheel, or None.
+
+    Found through the wheel's file list, so recbole (and its long list of
+    dependencies) is never imported.
+    """
+    try:
+        dist = importlib.metadata.distribution("recbole")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or ():
+        if str(file).replace("\\", "/").endswith("dataset_example/ml-100k/ml-100k.inter"):
+            return Path(dist.locate_file(file)).parent
+    return None
+
+
+def _has_files(folder, name):
+    first = {"ml-100k": "u.data", "ml-1m": "ratings.dat"}.get(name, "ratings.csv")
+    return folder is not None and (Path(folder) / first).is_file()
+
+
+def _check_name(name):
+    if name not in DATASETS:
+        raise ValueError(f"unknown MovieLens variant {name!r}; choose one of {list(DATASETS)}")
+
+
+def load_movielens(name="ml-100k", data_dir=None):
+    """Load a MovieLens variant as ``ratings, movies, users`` (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        One of ``ml-100k``, ``ml-1m``, ``ml-latest-small``, ``ml-latest``, ``ml-25m``,
+        ``ml-32m``.
+    data_dir : str or Path, optional
+        Folder holding the unzipped files. If omitted: ``data/<name>/``, then (for
+        ml-100k) the copy embedded in the RecBole wheel.
+
+    Returns
+    -------
+    MovieLens
+        ``ratings``, ``movies``, ``users`` frames; unpacks as a 3-tuple.
+    """
+    _check_name(name)
+    if data_dir is not None:
+        folder = Path(data_dir)
+        if (folder / name).is_dir() and not _has_files(folder, name):
+            folder = folder / name  # accept the parent of the unzipped folder too
+        if not _has_files(folder, name):
+            raise FileNotFoundError(_missing_message(name, folder))
+        return READERS[name](folder)
+    folder = REPO_DATA_DIR / name
+    if _has_files(folder, name):
+        return READERS[name](folder)
+    if name == "ml-100k":
+        embedded = embedded_ml100k_dir()
+        if embedded is not None:
+            return read_recbole(embedded, "ml-100k")
+    raise FileNotFoundError(_missing_message(name, folder))
+
+
+def _missing_message(name, folder):
+    ways = [
+        f"1. download it: python -m ncf_helpers.data {name}  "
+        f"(or download_movielens({name!r}, 'data'))",
+        f"2. unzip {GROUPLENS_URL.format(name=name)} by hand so that its files are in "
+        f"data/{name}/",
+    ]
+    if name == "ml-100k":
+        ways.append("3. install the embedded copy: pip install --no-deps recbole==1.2.1 "
+                    "(the Makefile does this)")
+    else:
+        ways.append("3. (ml-100k only) the copy embedded in the recbole==1.2.1 wheel")
+    return f"MovieLens {name} not found in {folder}. Get it one of three ways:\n" + "\n".join(ways)
+
+
+# ------------------------------------------------------------------------- download
+def _fetch(url, dest, timeout, desc):
+    """Stream ``url`` into the open binary file ``dest`` with a progress bar."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        received = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) as bar:
+            while chunk := response.read(1 << 20):
+                dest.write(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total:
+        raise OSError(f"download of {url} was interrupted: got {received} of {total} bytes")
+
+
+def _published_md5(url, timeout):
+    buffer = io.BytesIO()
+    _fetch(url + ".md5", buffer, timeout, "md5")
+    match = re.search(rb"\b([0-9a-fA-F]{32})\b", buffer.getvalue())
+    if match is None:
+        raise ValueError(f"no MD5 found in {url}.md5")
+    return match.group(1).decode().lower()
+
+
+def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=None,
+                       timeout=60):
+    """Download and unzip a MovieLens variant from GroupLens into ``data_dir/<name>/``.
+
+    The zip is streamed into a temporary file next to the target, its MD5 checked,
+    and only then unpacked into a temporary folder that is renamed into place, so a
+    failed, interrupted or corrupt download leaves nothing behind.
+
+    Parameters
+    ----------
+    name : str
+        The variant, e.g. ``"ml-100k"``.
+    data_dir : str or Path
+        Parent folder; the files land in ``data_dir/<name>/``.
+    url : str, optional
+        Override the GroupLens address (tests use a ``file://`` URL).
+    md5 : str, optional
+        Expected MD5 of the zip. Defaults to the pinned value, or else the ``.md5``
+        file GroupLens publishes beside the zip.
+
+    Returns
+    -------
+    Path
+        The folder holding the unzipped files.
+    """
+    _check_name(name)
+    data_dir = Path(data_dir)
+    target = data_dir / name
+    if _has_files(target, name):
+        return target
+    url = url or GROUPLENS_URL.format(name=name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_zip = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip.part", dir=data_dir)
+    tmp_dir = None
+    try:
+        try:
+            expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
+            with os.fdopen(fd, "wb") as out:
+                _fetch(url, out, timeout, name)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise ConnectionError(
+                f"could not download {url} ({exc}). Are you offline? "
+                + _missing_message(name, target).split(". ", 1)[1]) from exc
+        actual = hashlib.md5(Path(tmp_zip).read_bytes()).hexdigest()
+        if actual != expected:
+            raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected {expected}; "
+                             "the file was deleted, try again")
+        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=data_dir))
+        try:
+            with zipfile.ZipFile(tmp_zip) as archive:
+                bad = archive.testzip()
+                if bad is not None:
+                    raise zipfile.BadZipFile(f"member {bad} is damaged")
+                archive.extractall(tmp_dir)
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
+        # GroupLens zips hold one top folder named like the variant.
+        inner = tmp_dir / name if (tmp_dir / name).is_dir() else tmp_dir
+        if not _has_files(inner, name):
+            raise ValueError(f"the zip from {url} does not contain the {name} files")
+        os.replace(inner, target)
+    finally:
+        Path(tmp_zip).unlink(missing_ok=True)
+        if tmp_dir is not None and tmp_dir.exists():
+            import shutil
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return target
+
+
+# --------------------------------------------------------------------------- subset
+def subset(ratings, users=None, items=None):
+    """Keep the ratings whose user and movie are in the given ids (the seed's
+    "ids below 1000" subset is ``subset(r, users=range(1000), items=range(1000))``).
+
+    Raises ValueError if nothing is left, so an empty frame never reaches training.
+    """
+    _require_columns(ratings, ["userId", "movieId"], "ratings")
+    keep = np.ones(len(ratings), dtype=bool)
+    if users is not None:
+        keep &= ratings["userId"].isin(np.asarray(list(users))).to_numpy()
+    if items is not None:
+        keep &= ratings["movieId"].isin(np.asarray(list(items))).to_numpy()
+    if not keep.any():
+        raise ValueError("subset is empty: no rating has both a user and a movie in the "
+                         "ids you gave; check the ranges against ratings.userId/movieId")
+    return ratings[keep].reset_index(drop=True)
+
+
+if __name__ == "__main__":  # python -m ncf_helpers.data ml-1m [data_dir]
+    import sys
+
+    args = sys.argv[1:] or ["ml-100k"]
+    print(download_movielens(args[0], *args[1:2]))

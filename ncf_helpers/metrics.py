@@ -1,0 +1,493 @@
+"""Evaluation metrics: rating error (RMSE, MAE) and top-K ranking quality.
+
+Ranking metrics work from the *rank* of each held-out item in a user's ranked
+list (0-based: rank 0 is the top). With binary relevance and ``K = k``:
+
+* **HR@K** (hit rate): 1 if at least one held-out item is in the top K, else 0.
+* **NDCG@K**: DCG / IDCG with the log2 discount of the NCF paper,
+  ``DCG = sum over held-out items with rank r < K of 1 / log2(r + 2)`` and IDCG the
+  DCG of a perfect list (all held-out items on top). With one held-out item this
+  is ``1 / log2(r + 2)`` if ``r < K`` else 0.
+* **precision@K**: hits / K.
+* **recall@K**: hits / n_relevant (the number of held-out items of the user).
+* **MAP@K**: average precision at K, ``sum over hits of precision@(r + 1)``,
+  divided by ``min(K, n_relevant)`` so a perfect list scores 1.
+
+Every metric is averaged over users (or, in the sampled protocol, over test pairs).
+
+Ties are broken **pessimistically**: a held-out item is ranked below every other
+candidate with an equal score. A scorer that cannot tell items apart (a constant)
+therefore scores 0, rather than being rewarded for the order of the candidates.
+
+A *scorer* is any callable ``score_fn(users, items) -> scores`` taking two int64
+arrays of equal length and returning one float per pair, higher meaning better.
+"""
+import numpy as np
+
+__all__ = [
+    "rmse",
+    "mae",
+    "ranking_metrics_from_ranks",
+    "sample_candidates",
+    "ranking_metrics_from_candidates",
+    "sampled_ranking_metrics",
+    "full_ranking_metrics",
+    "model_scorer",
+]
+
+
+# ---------------------------------------------------------------------------
+# validation helpers (shared with baselines.py and recommend.py)
+# ---------------------------------------------------------------------------
+def _as_index_array(values, name, n=None, error=ValueError):
+    """Return ``values`` as a 1-D int64 array of indices in ``[0, n)``.
+
+    Out-of-range indices raise ``error`` (ValueError by default), naming ``name``
+    and the first offending value.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size:
+        bad = (arr < 0) if n is None else (arr < 0) | (arr >= n)
+        if bad.any():
+            limit = "non-negative" if n is None else f"in [0, {n})"
+            raise error(f"{name} must be {limit}; found {arr[bad][0]}")
+    return arr
+
+
+def _check_count(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_same_length(**arrays):
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(f"arrays must have the same length: {described}")
+
+
+def _sorted_unique(values):
+    """``np.unique`` for int arrays via a plain sort (faster than its hash path)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
+
+
+def _call_scorer(score_fn, users, items):
+    """Score (user, item) pairs and check the scorer kept its side of the contract."""
+    scores = np.asarray(score_fn(users, items), dtype=np.float64)
+    if scores.shape != users.shape:
+        raise ValueError(
+            f"score_fn returned shape {scores.shape} for {len(users)} (user, item) pairs; "
+            "it must return one score per pair"
+        )
+    if not np.isfinite(scores).all():
+        raise ValueError("score_fn returned NaN or infinite scores")
+    return scores
+
+
+# ---------------------------------------------------------------------------
+# rating error
+# ---------------------------------------------------------------------------
+def _check_ratings(y_true, y_pred):
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    _check_same_length(y_true=y_true, y_pred=y_pred)
+    if y_true.size == 0:
+        raise ValueError("y_true and y_pred are empty")
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    return y_true, y_pred
+
+
+def rmse(y_true, y_pred):
+    """Root mean squared error between true and predicted ratings.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float, same non-zero length, all finite
+
+    Returns
+    -------
+    float
+    """
+    y_true, y_pred = _check_ratings(y_true, y_pred)
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2)))
+
+
+def mae(y_true, y_pred):
+    """Mean absolute error between true and predicted ratings.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of float, same non-zero length, all finite
+
+    Returns
+    -------
+    float
+    """
+    y_true, y_pred = _check_ratings(y_true, y_pred)
+    return float(np.mean(np.abs(y_true - y_pred)))
+
+
+# ---------------------------------------------------------------------------
+# ranking metrics from ranks
+# ---------------------------------------------------------------------------
+def ranking_metrics_from_ranks(ranks, groups, k=10):
+    """HR, NDCG, precision, recall and MAP at ``k`` from held-out item ranks.
+
+    Parameters
+    ----------
+    ranks : array-like of int, shape (n_relevant_total,)
+        0-based position of each held-out item in its user's ranked list. Ranks of
+        one user's items must be distinct (they are positions in one list).
+    groups : array-like, shape (n_relevant_total,)
+        The user each rank belongs to (any labels; one group = one ranked list).
+    k : int
+        List length cut-off.
+
+    Returns
+    -------
+    dict
+        ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over
+        groups) and ``n_users`` (the number of groups). See the module docstring
+        for the definitions.
+    """
+    k = _check_count(k, "k")
+    ranks = _as_index_array(ranks, "ranks")
+    groups = np.asarray(groups).ravel()
+    _check_same_length(ranks=ranks, groups=groups)
+    if ranks.size == 0:
+        raise ValueError("no ranks given: there is nothing to evaluate")
+    _, group = np.unique(groups, return_inverse=True)
+    group = group.ravel()
+
+    # Sort by (user, rank): the position within the user's block is then the number
+    # of that user's held-out items ranked strictly above, which MAP needs.
+    order = np.lexsort((ranks, group))
+    ranks, group = ranks[order], group[order]
+    if np.any((group[1:] == group[:-1]) & (ranks[1:] == ranks[:-1])):
+        raise ValueError("ranks of one user's held-out items must be distinct")
+    position = np.arange(len(ranks)) - np.searchsorted(group, group, side="left")
+
+    hit = ranks < k
+    n_groups = group.max() + 1
+    n_relevant = np.bincount(group, minlength=n_groups)
+    hits = np.bincount(group, weights=hit, minlength=n_groups)
+
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    dcg = np.bincount(group[hit], weights=discount[ranks[hit]], minlength=n_groups)
+    idcg = np.cumsum(discount)[np.minimum(n_relevant, k) - 1]
+
+    precision_at_hit = (position[hit] + 1) / (ranks[hit] + 1)
+    ap = np.bincount(group[hit], weights=precision_at_hit, minlength=n_groups)
+    ap = ap / np.minimum(n_relevant, k)
+
+    return {
+        "hit_rate": float(np.mean(hits > 0)),
+        "ndcg": float(np.mean(dcg / idcg)),
+        "precision": float(np.mean(hits / k)),
+        "recall": float(np.mean(hits / n_relevant)),
+        "map": float(np.mean(ap)),
+        "n_users": int(n_groups),
+    }
+
+
+# ---------------------------------------------------------------------------
+# sampled protocol (NCF: 1 held-out item + 99 sampled negatives)
+# ---------------------------------------------------------------------------
+def _check_pairs(users, items, n_items, prefix):
+    users = _as_index_array(users, f"{prefix}_users")
+    items = _as_index_array(items, f"{prefix}_items", n_items)
+    _check_same_length(**{f"{prefix}_users": users, f"{prefix}_items": items})
+    return users, items
+
+
+def sample_candidates(test_users, test_items, train_users, train_items, n_items,
+                      n_negatives=99, seed=0):
+    """Draw the candidate list of every test pair for the sampled ranking protocol.
+
+    For each test ``(user, item)`` pair, ``n_negatives`` distinct items are drawn
+    uniformly among the items the user has *not* rated: not in the user's train
+    pairs and not one of the user's test items. Compute the candidates once and
+    reuse them for every model so all models are ranked against the same negatives.
+
+    Parameters
+    ----------
+    test_users, test_items : array-like of int, shape (n_test,)
+        Held-out pairs (the NCF protocol holds out one item per user).
+    train_users, train_items : array-like of int, shape (n_train,)
+        Training pairs; their items are never drawn as negatives for that user.
+    n_items : int
+        Number of items; item indices lie in ``[0, n_items)``.
+    n_negatives : int, default 99
+    seed : int, default 0
+        Seed of ``np.random.default_rng``; the same seed gives the same candidates.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (n_test, 1 + n_negatives)
+        Column 0 holds the held-out item, the other columns the negatives.
+
+    Raises
+    ------
+    ValueError
+        If a test user has fewer than ``n_negatives`` unrated items.
+    """
+    n_items = _check_count(n_items, "n_items")
+    n_negatives = _check_count(n_negatives, "n_negatives")
+    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
+    train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
+    if test_users.size == 0:
+        raise ValueError("test_users is empty: there is nothing to evaluate")
+    rng = np.random.default_rng(seed)
+
+    # Every (user, item) pair the user has interacted with, as one sorted int64 key.
+    forbidden = _sorted_unique(np.concatenate([train_users * n_items + train_items,
+                                               test_users * n_items + test_items]))
+    n_rated = np.bincount(forbidden // n_items)
+    n_unrated = n_items - n_rated[test_users]
+    if np.any(n_unrated < n_negatives):
+        user = test_users[np.argmax(n_unrated < n_negatives)]
+        raise ValueError(
+            f"user {user} has only {n_items - n_rated[user]} unrated items, "
+            f"fewer than n_negatives={n_negatives}"
+        )
+
+    def is_forbidden(users, items):
+        keys = users * n_items + items
+        pos = np.minimum(np.searchsorted(forbidden, keys), len(forbidden) - 1)
+        return forbidden[pos] == keys
+
+    def bad_entries(rows):
+        """Mask of entries in ``rows`` that are rated or repeat an earlier entry."""
+        cand = negatives[rows]
+        bad = is_forbidden(test_users[rows, None], cand)
+        order = np.argsort(cand, axis=1, kind="stable")
+        sorted_cand = np.take_along_axis(cand, order, axis=1)
+        repeat = np.zeros_like(bad)
+        np.put_along_axis(repeat, order[:, 1:], sorted_cand[:, 1:] == sorted_cand[:, :-1], axis=1)
+        return bad | repeat
+
+    # Rejection sampling: redraw rejected entries until every row is clean. Heavy
+    # users whose rows keep failing fall back to the exact method below.
+    n_test = len(test_users)
+    negatives = rng.integers(0, n_items, size=(n_test, n_negatives))
+    rows = np.arange(n_test)
+    for _ in range(50):
+        bad = bad_entries(rows)
+        dirty = bad.any(axis=1)
+        rows, bad = rows[dirty], bad[dirty]
+        if rows.size == 0:
+            break
+        block = negatives[rows]
+        block[bad] = rng.integers(0, n_items, size=int(bad.sum()))
+        negatives[rows] = block
+
+    # Exact fallback: rank every unrated item by a random key and keep the smallest.
+    chunk = max(1, 2**22 // n_items)
+    for start in range(0, rows.size, chunk):
+        r = rows[start:start + chunk]
+        keys = rng.random((len(r), n_items))
+        keys[is_forbidden(test_users[r, None], np.arange(n_items)[None, :])] = np.inf
+        negatives[r] = np.argpartition(keys, n_negatives - 1, axis=1)[:, :n_negatives]
+
+    return np.column_stack([test_items, negatives])
+
+
+def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
+    """HR@K and NDCG@K of a scorer over precomputed candidate lists.
+
+    Each row of ``candidates`` is one ranking case: the held-out item (column 0)
+    is ranked among the row's negatives, ties counted against it.
+
+    Parameters
+    ----------
+    score_fn : callable
+        ``score_fn(users, items) -> scores`` (higher = better).
+    test_users : array-like of int, shape (n_test,)
+    candidates : np.ndarray of int, shape (n_test, 1 + n_negatives)
+        As returned by :func:`sample_candidates`.
+    k : int, default 10
+
+    Returns
+    -------
+    dict
+        ``hit_rate`` and ``ndcg`` (means over test pairs) and ``n_test``.
+    """
+    k = _check_count(k, "k")
+    test_users = _as_index_array(test_users, "test_users")
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or candidates.shape[1] < 2:
+        raise ValueError(
+            f"candidates must have shape (n_test, 1 + n_negatives), got {candidates.shape}"
+        )
+    _check_same_length(test_users=test_users, candidates=candidates)
+    flat_items = _as_index_array(candidates.ravel(), "candidates")
+    users = np.repeat(test_users, candidates.shape[1])
+    scores = _call_scorer(score_fn, users, flat_items).reshape(candidates.shape)
+
+    # Pessimistic rank: every negative scoring at least as high is ranked above.
+    ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
+    metrics = ranking_metrics_from_ranks(ranks, np.arange(len(ranks)), k)
+    return {"hit_rate": metrics["hit_rate"], "ndcg": metrics["ndcg"], "n_test": len(ranks)}
+
+
+def sampled_ranking_metrics(score_fn, test_users, test_items, train_users, train_items,
+                            n_items, n_negatives=99, k=10, seed=0):
+    """NCF's sampled protocol in one call: :func:`sample_candidates` then
+    :func:`ranking_metrics_from_candidates`.
+
+    When comparing several models, call the two steps yourself so the candidates
+    are drawn once. Parameters and return value are those of the two functions.
+    """
+    candidates = sample_candidates(test_users, test_items, train_users, train_items,
+                                   n_items, n_negatives=n_negatives, seed=seed)
+    return ranking_metrics_from_candidates(score_fn, test_users, candidates, k=k)
+
+
+# ---------------------------------------------------------------------------
+# full protocol (rank against every unrated item)
+# ---------------------------------------------------------------------------
+def _user_slice(sorted_users, chunk):
+    """Slice of ``sorted_users`` spanning the sorted users ``chunk[0]..chunk[-1]``."""
+    return slice(np.searchsorted(sorted_users, chunk[0], side="left"),
+                 np.searchsorted(sorted_users, chunk[-1], side="right"))
+
+
+def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_items,
+                         n_items, k=10, chunk_size=256):
+    """Ranking metrics at ``k`` with every item the user has not rated as a candidate.
+
+    Each test user's scores for all ``n_items`` items are computed (``chunk_size``
+    users at a time), the user's train items are removed from the list, and the
+    user's held-out items are located in the ranking. A user may have several
+    held-out items (duplicates are counted once); ties are broken against them.
+    A held-out item's rank is counted directly (candidates scoring at least as
+    high), which gives the same metrics as sorting the full list, without the sort.
+
+    Parameters
+    ----------
+    score_fn : callable
+        ``score_fn(users, items) -> scores`` (higher = better).
+    test_users, test_items : array-like of int, shape (n_test,)
+    train_users, train_items : array-like of int, shape (n_train,)
+    n_items : int
+    k : int, default 10
+    chunk_size : int, default 256
+        Users scored per call; memory is about ``chunk_size * n_items`` floats.
+
+    Returns
+    -------
+    dict
+        ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test
+        users) and ``n_users``.
+    """
+    n_items = _check_count(n_items, "n_items")
+    k = _check_count(k, "k")
+    chunk_size = _check_count(chunk_size, "chunk_size")
+    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
+    train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
+    if test_users.size == 0:
+        raise ValueError("test_users is empty: there is nothing to evaluate")
+
+    # Sort both splits by user so a chunk of users maps to contiguous slices.
+    test_keys = _sorted_unique(test_users * n_items + test_items)
+    test_users, test_items = test_keys // n_items, test_keys % n_items
+    by_user = np.argsort(train_users, kind="stable")
+    train_users, train_items = train_users[by_user], train_items[by_user]
+    users = _sorted_unique(test_users)
+    row_of = np.full(max(users.max(), train_users.max(initial=0)) + 1, -1)
+    all_items = np.arange(n_items)
+    pair_block = max(1, 2**22 // n_items)  # bounds the (pairs x n_items) comparison
+
+    held_out_scores, others_ahead = [], []
+    for start in range(0, len(users), chunk_size):
+        chunk = users[start:start + chunk_size]
+        row_of[chunk] = np.arange(len(chunk))
+        scores = _call_scorer(score_fn, np.repeat(chunk, n_items),
+                              np.tile(all_items, len(chunk))).reshape(len(chunk), n_items)
+
+        # The chunk's pairs lie in one slice of each user-sorted split; the train
+        # slice may also hold users without test pairs (row -1), which are skipped.
+        test_slice = _user_slice(test_users, chunk)
+        t_rows, t_items = row_of[test_users[test_slice]], test_items[test_slice]
+        train_slice = _user_slice(train_users, chunk)
+        rows, cols = row_of[train_users[train_slice]], train_items[train_slice]
+        t_scores = scores[t_rows, t_items]
+        held_out_scores.append(t_scores)
+
+        # Drop train items (not candidates) and held-out items (counted below) from
+        # the rows, then count the other candidates scoring at least as high.
+        scores[rows[rows >= 0], cols[rows >= 0]] = -np.inf
+        scores[t_rows, t_items] = -np.inf
+        for p in range(0, len(t_rows), pair_block):
+            block = slice(p, p + pair_block)
+            others_ahead.append(np.sum(scores[t_rows[block]] >= t_scores[block, None], axis=1))
+        row_of[chunk] = -1
+
+    # Add the user's held-out items ranked ahead: higher score, or an equal score
+    # and a lower item index, so one user's ranks stay distinct.
+    held_out_scores = np.concatenate(held_out_scores)
+    by_score = np.lexsort((test_items, -held_out_scores, test_users))
+    sorted_users = test_users[by_score]
+    held_out_ahead = np.empty_like(test_users)
+    held_out_ahead[by_score] = (np.arange(len(sorted_users))
+                                - np.searchsorted(sorted_users, sorted_users, side="left"))
+    ranks = np.concatenate(others_ahead) + held_out_ahead
+    return ranking_metrics_from_ranks(ranks, test_users, k)
+
+
+# ---------------------------------------------------------------------------
+# torch models as scorers
+# ---------------------------------------------------------------------------
+def model_scorer(model, batch_size=65536, device=None):
+    """Wrap a torch model as a numpy scorer.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        ``model(users, items)`` takes two LongTensors of shape (B,) and returns
+        scores of shape (B,) (ratings or logits; higher = better).
+    batch_size : int, default 65536
+        Pairs per forward pass, to bound memory.
+    device : torch.device or str, optional
+        Where to run the model; defaults to the device of its parameters.
+
+    Returns
+    -------
+    callable
+        ``score_fn(users, items) -> np.ndarray[float64]``, run in eval mode
+        under ``torch.no_grad()``.
+    """
+    import torch
+
+    batch_size = _check_count(batch_size, "batch_size")
+    if device is None:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+
+    def score_fn(users, items):
+        users = _as_index_array(users, "users")
+        items = _as_index_array(items, "items")
+        _check_same_length(users=users, items=items)
+        was_training = model.training
+        model.eval()
+        out = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(users), batch_size):
+                    u = torch.as_tensor(users[start:start + batch_size], device=device)
+                    i = torch.as_tensor(items[start:start + batch_size], device=device)
+                    out.append(model(u, i).reshape(-1).double().cpu().numpy())
+        finally:
+            model.train(was_training)
+        return np.concatenate(out) if out else np.empty(0)
+
+    return score_fn

@@ -1,0 +1,167 @@
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ncf_helpers.losses import (
+    BCEL1L2Loss,
+    MSEL1L2Loss,
+    RegularizedLoss,
+    SeedMSEL1L2Loss,
+    check_shapes,
+)
+from ncf_helpers.models import GMF, BiasedMF
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return GMF(5, 4, embedding_dim=3)
+
+
+USERS = torch.tensor([0, 1, 4, 1])
+ITEMS = torch.tensor([3, 0, 0, 2])
+TARGET = torch.tensor([4.0, 1.0, 5.0, 3.0])
+
+
+# ---------------------------------------------------------------- check_shapes
+def test_check_shapes_rejects_the_seed_broadcast():
+    with pytest.raises(ValueError, match=r"\(32, 1\).*\(32,\).*broadcast"):
+        check_shapes(torch.zeros(32, 1), torch.zeros(32))
+    check_shapes(torch.zeros(32), torch.zeros(32))  # fine
+
+
+@pytest.mark.parametrize("loss_cls", [MSEL1L2Loss, BCEL1L2Loss])
+def test_fixed_losses_reject_2d_predictions(model, loss_cls):
+    with pytest.raises(ValueError, match="broadcast"):
+        loss_cls(model)(torch.zeros(4, 1), torch.zeros(4), USERS, ITEMS)
+
+
+# ---------------------------------------------------------------- weights
+@pytest.mark.parametrize("kwargs, arg", [
+    (dict(l1_weight=-1e-3), "l1_weight"),
+    (dict(l2_weight=float("inf")), "l2_weight"),
+    (dict(l2_weight="0.1"), "l2_weight"),
+    (dict(l1_weight=True), "l1_weight"),
+])
+@pytest.mark.parametrize("loss_cls", [MSEL1L2Loss, BCEL1L2Loss, SeedMSEL1L2Loss])
+def test_invalid_weights_raise_value_error_naming_the_arg(model, loss_cls, kwargs, arg):
+    with pytest.raises(ValueError, match=arg):
+        loss_cls(model, **kwargs)
+
+
+def test_loss_needs_a_model_with_penalty():
+    with pytest.raises(TypeError, match="penalty"):
+        MSEL1L2Loss(torch.nn.Linear(2, 1))
+
+
+def test_loss_does_not_own_the_model_parameters(model):
+    loss_fn = MSEL1L2Loss(model, l2_weight=0.1)
+    assert loss_fn.model is model
+    assert list(loss_fn.parameters()) == [] and len(loss_fn.state_dict()) == 0
+
+
+# ---------------------------------------------------------------- MSE
+def test_mse_without_penalty_is_plain_mse(model):
+    pred = model(USERS, ITEMS)
+    loss = MSEL1L2Loss(model)(pred, TARGET, USERS, ITEMS)
+    torch.testing.assert_close(loss, F.mse_loss(pred, TARGET))
+
+
+def test_mse_adds_weighted_penalties(model):
+    pred = model(USERS, ITEMS)
+    loss = MSEL1L2Loss(model, l1_weight=0.01, l2_weight=0.1)(pred, TARGET, USERS, ITEMS)
+    expected = (F.mse_loss(pred, TARGET) + 0.01 * model.penalty(USERS, ITEMS, 1)
+                + 0.1 * model.penalty(USERS, ITEMS, 2))
+    torch.testing.assert_close(loss, expected)
+
+
+def test_mse_accepts_integer_ratings(model):
+    pred = model(USERS, ITEMS)
+    loss = MSEL1L2Loss(model)(pred, TARGET.long(), USERS, ITEMS)
+    torch.testing.assert_close(loss, F.mse_loss(pred, TARGET))
+
+
+def test_penalty_needs_users_and_items(model):
+    pred = model(USERS, ITEMS)
+    with pytest.raises(ValueError, match="users and items"):
+        MSEL1L2Loss(model, l2_weight=0.1)(pred, TARGET)
+    MSEL1L2Loss(model)(pred, TARGET)  # no penalty, no indices needed
+
+
+def test_zero_weight_skips_the_penalty(model, monkeypatch):
+    def boom(*args):
+        raise AssertionError("penalty computed with weight 0")
+
+    monkeypatch.setattr(model, "penalty", boom)
+    MSEL1L2Loss(model, 0.0, 0.0)(model(USERS, ITEMS), TARGET, USERS, ITEMS)
+
+
+# ---------------------------------------------------------------- BCE
+def test_bce_matches_torch_with_logits():
+    torch.manual_seed(0)
+    model = GMF(5, 4, embedding_dim=3, head="logits")
+    logits = model(USERS, ITEMS) * 10
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    loss = BCEL1L2Loss(model)(logits, labels, USERS, ITEMS)
+    torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(logits, labels))
+    loss_l2 = BCEL1L2Loss(model, l2_weight=0.5)(logits, labels, USERS, ITEMS)
+    torch.testing.assert_close(loss_l2, loss + 0.5 * model.penalty(USERS, ITEMS, 2))
+
+
+@pytest.mark.parametrize("bad", [[1.0, 0.0, 2.0, 0.0], [1.0, -0.5, 1.0, 0.0]])
+def test_bce_rejects_targets_outside_unit_interval(model, bad):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        BCEL1L2Loss(model)(torch.zeros(4), torch.tensor(bad), USERS, ITEMS)
+
+
+# ---------------------------------------------------------------- the seed's bug
+def test_seed_loss_is_mean_over_all_prediction_target_pairs(model):
+    pred = torch.tensor([3.0, 2.0, 4.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the seed loss must silence torch's warning
+        loss = SeedMSEL1L2Loss(model)(pred, TARGET, USERS, ITEMS)
+    by_hand = sum((p - t) ** 2 for p in pred.tolist() for t in TARGET.tolist()) / 16
+    assert loss.item() == pytest.approx(by_hand)
+    assert loss.item() != pytest.approx(F.mse_loss(pred, TARGET).item())
+
+
+def test_seed_loss_is_minimised_by_the_mean_target(model):
+    seed_loss, fixed_loss = SeedMSEL1L2Loss(model), MSEL1L2Loss(model)
+    # Best constant prediction under the seed's loss is the batch mean target.
+    grid = torch.linspace(0, 6, 601)
+    losses = [seed_loss(torch.full((4,), c.item()), TARGET).item() for c in grid]
+    assert grid[int(torch.tensor(losses).argmin())].item() == pytest.approx(TARGET.mean().item())
+    # Even per-sample predictions converge to the mean; the fixed MSE reaches the targets.
+    for loss_fn, expected in [(seed_loss, TARGET.mean().expand(4)), (fixed_loss, TARGET)]:
+        pred = torch.zeros(4, requires_grad=True)
+        opt = torch.optim.SGD([pred], lr=0.5)
+        for _ in range(200):
+            opt.zero_grad()
+            loss_fn(pred, TARGET).backward()
+            opt.step()
+        torch.testing.assert_close(pred.detach(), expected, atol=1e-3, rtol=0)
+
+
+def test_seed_loss_adds_unsquared_norms_of_all_parameters():
+    torch.manual_seed(0)
+    model = BiasedMF(3, 2, embedding_dim=2)
+    pred = torch.tensor([3.0, 4.0])
+    target = torch.tensor([3.0, 3.0])
+    data = ((0 + 0 + 1 + 1) / 4)
+    params = list(model.parameters())
+    l1 = sum(p.abs().sum() for p in params).item()
+    l2 = sum(p.pow(2).sum().sqrt() for p in params).item()  # per-tensor norm, not squared
+    loss = SeedMSEL1L2Loss(model, l1_weight=0.1, l2_weight=0.2)(pred, target)
+    assert loss.item() == pytest.approx(data + 0.1 * l1 + 0.2 * l2, rel=1e-5)
+    # The fixed loss only uses batch rows and squares them: a different number.
+    fixed = MSEL1L2Loss(model, 0.1, 0.2)(pred, target, torch.tensor([0, 1]), torch.tensor([0, 0]))
+    assert fixed.item() != pytest.approx(loss.item(), rel=1e-3)
+
+
+def test_all_losses_share_the_regularized_loss_interface(model):
+    for cls in (MSEL1L2Loss, BCEL1L2Loss, SeedMSEL1L2Loss):
+        assert issubclass(cls, RegularizedLoss)
+        out = cls(model, 1e-3, 1e-3)(torch.full((4,), 0.5), torch.ones(4), USERS, ITEMS)
+        assert out.ndim == 0 and torch.isfinite(out)

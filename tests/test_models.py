@@ -1,0 +1,338 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ncf_helpers.models import (
+    MLP,
+    MODEL_REGISTRY,
+    NCF,
+    GMF,
+    BiasedMF,
+    NeuMF,
+    RecModel,
+    apply_head,
+    build_model,
+    count_parameters,
+    item_embeddings,
+)
+
+N_USERS, N_ITEMS = 7, 9
+
+
+def make_model(name, **kwargs):
+    """A small instance of each model; ``kwargs`` override the defaults."""
+    if name == "MLP":
+        cfg = dict(num_users=N_USERS, num_items=N_ITEMS, latent_dim=4, layers=[8, 6, 3])
+        return MLP({**cfg, **kwargs})
+    small = {
+        "NCF": dict(embedding_dim=4, cf_layer_neurons=(8, 6)),
+        "GMF": dict(embedding_dim=4),
+        "NeuMF": dict(gmf_dim=3, mlp_dim=4, layers=(8, 4)),
+        "BiasedMF": dict(embedding_dim=4),
+    }[name]
+    return MODEL_REGISTRY[name](N_USERS, N_ITEMS, **{**small, **kwargs})
+
+
+def batch(b=11, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, N_USERS, (b,), generator=g),
+            torch.randint(0, N_ITEMS, (b,), generator=g))
+
+
+def ncf_with_features():
+    g = torch.Generator().manual_seed(1)
+    return NCF(N_USERS, N_ITEMS, embedding_dim=4, cf_layer_neurons=(8,),
+               user_features=torch.randn(N_USERS, 3, generator=g),
+               item_features=np.random.default_rng(1).normal(size=(N_ITEMS, 2)))
+
+
+NAMES = sorted(MODEL_REGISTRY)
+
+
+# ---------------------------------------------------------------- shapes, heads
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("head", ["bounded", "relu", "logits", "linear"])
+def test_output_is_1d_for_every_model_and_head(name, head):
+    torch.manual_seed(0)
+    users, items = batch(11)
+    out = make_model(name, head=head)(users, items)
+    assert out.shape == (11,)
+    assert out.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bounded_head_stays_in_rating_range(name):
+    torch.manual_seed(0)
+    model = make_model(name, head="bounded", rating_range=(0.5, 5.0))
+    # Blow the weights up so raw scores are far outside the range.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(50)
+    users, items = batch(200)
+    assert model.score(users, items).abs().max() > 10  # the head has work to do
+    out = model(users, items)
+    assert out.min() >= 0.5 and out.max() <= 5.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_relu_head_is_non_negative(name):
+    torch.manual_seed(0)
+    model = make_model(name, head="relu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(50)
+    assert (model(*batch(200)) >= 0).all()
+
+
+def test_apply_head_values():
+    x = torch.tensor([-100.0, 0.0, 100.0])
+    torch.testing.assert_close(apply_head(x, "bounded", (1.0, 5.0)), torch.tensor([1.0, 3.0, 5.0]))
+    torch.testing.assert_close(apply_head(x, "relu"), torch.tensor([0.0, 0.0, 100.0]))
+    assert apply_head(x, "logits") is x and apply_head(x, "linear") is x
+    with pytest.raises(ValueError, match="bounded"):
+        apply_head(x, "sigmoid")
+
+
+# ---------------------------------------------------------------- config round trip
+@pytest.mark.parametrize("name", NAMES)
+def test_config_rebuild_and_load_state_dict_gives_identical_outputs(name):
+    torch.manual_seed(0)
+    model = make_model(name).eval()
+    users, items = batch(20)
+    clone = type(model)(**model.config)
+    assert not torch.equal(clone(users, items), model(users, items))  # fresh init differs
+    clone.load_state_dict(model.state_dict())
+    torch.testing.assert_close(clone.eval()(users, items), model(users, items), rtol=0, atol=0)
+    rebuilt = build_model(name, model.config)
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(rebuilt.eval()(users, items), model(users, items), rtol=0, atol=0)
+
+
+def test_ncf_with_features_round_trips_through_config():
+    torch.manual_seed(0)
+    model = ncf_with_features().eval()
+    assert model.config["n_user_features"] == 3 and model.config["n_item_features"] == 2
+    assert "user_features" not in model.config  # features live in the state_dict
+    clone = NCF(**model.config)
+    assert torch.count_nonzero(clone.user_features) == 0
+    clone.load_state_dict(model.state_dict())
+    torch.testing.assert_close(clone.user_features, model.user_features)
+    users, items = batch(20)
+    torch.testing.assert_close(clone.eval()(users, items), model(users, items), rtol=0, atol=0)
+
+
+def test_mlp_accepts_seed_dict_and_keywords():
+    cfg = dict(num_users=N_USERS, num_items=N_ITEMS, latent_dim=4, layers=[8, 4])
+    assert MLP(cfg).config == MLP(**cfg).config
+    assert MLP(cfg, head="relu").config["head"] == "relu"
+
+
+def test_build_model_rejects_unknown_name():
+    with pytest.raises(ValueError, match="BookModel"):
+        build_model("BookModel", {})
+
+
+# ---------------------------------------------------------------- theory checks
+def test_ncf_features_equal_one_hot_concat_features_times_matrix():
+    torch.manual_seed(0)
+    model = ncf_with_features().eval()
+    users, items = batch(15)
+
+    def latent(n, emb, proj, feats, idx):
+        x = torch.cat([torch.eye(n), feats], dim=1)          # (n, n + m): one-hot | features
+        w = torch.cat([emb.weight, proj.weight.T], dim=0)    # (n + m, d)
+        return x[idx] @ w
+
+    u = latent(N_USERS, model.user_embedding, model.user_feature_proj, model.user_features, users)
+    i = latent(N_ITEMS, model.item_embedding, model.item_feature_proj, model.item_features, items)
+    torch.testing.assert_close(model.user_latent(users), u)
+    torch.testing.assert_close(model.item_latent(items), i)
+    hidden = model.cf_layers(torch.cat([u, i], dim=1))
+    expected = 1 + 4 * torch.sigmoid(model.affine(hidden)[:, 0])
+    torch.testing.assert_close(model(users, items), expected)
+
+
+def test_embedding_equals_one_hot_times_linear_in_values_and_gradients():
+    torch.manual_seed(0)
+    n, d = 6, 3
+    emb = nn.Embedding(n, d)
+    lin = nn.Linear(n, d, bias=False)
+    with torch.no_grad():
+        lin.weight.copy_(emb.weight.T)
+    idx = torch.tensor([0, 3, 3, 5, 1])
+    out_emb = emb(idx)
+    out_lin = lin(F.one_hot(idx, n).float())
+    torch.testing.assert_close(out_emb, out_lin)
+    upstream = torch.randn(len(idx), d)
+    (out_emb * upstream).sum().backward()
+    (out_lin * upstream).sum().backward()
+    torch.testing.assert_close(emb.weight.grad, lin.weight.grad.T)
+    assert torch.all(emb.weight.grad[[2, 4]] == 0)  # unused rows get no gradient
+
+
+# ---------------------------------------------------------------- penalty
+def test_penalty_matches_hand_computation_biased_mf():
+    model = BiasedMF(3, 2, embedding_dim=2, head="linear")
+    with torch.no_grad():
+        model.user_factors.weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.5], [9.0, 9.0]]))
+        model.item_factors.weight.copy_(torch.tensor([[-1.0, 1.0], [2.0, -3.0]]))
+        model.user_bias.weight.copy_(torch.tensor([[0.5], [-1.0], [7.0]]))
+        model.item_bias.weight.copy_(torch.tensor([[2.0], [-0.25]]))
+        model.global_bias.fill_(100.0)  # never penalised
+    users, items = torch.tensor([0, 1, 0]), torch.tensor([1, 1, 0])
+    # user rows 0, 1, 0 (user 0 counted twice, user 2 unused); item rows 1, 1, 0
+    l1 = (3 + 3.5 + 3) + (0.5 + 1 + 0.5) + (5 + 5 + 2) + (0.25 + 0.25 + 2)
+    l2 = (5 + 9.25 + 5) + (0.25 + 1 + 0.25) + (13 + 13 + 2) + (0.0625 * 2 + 4)
+    assert model.penalty(users, items, 1).item() == pytest.approx(l1)
+    assert model.penalty(users, items, 2).item() == pytest.approx(l2)
+
+
+def test_penalty_includes_linear_weights_but_not_biases():
+    torch.manual_seed(0)
+    model = GMF(4, 4, embedding_dim=2)
+    users, items = torch.tensor([1]), torch.tensor([2])
+    rows = torch.cat([model.user_embedding.weight[1], model.item_embedding.weight[2]])
+    w = model.affine.weight
+    expected = rows.pow(2).sum() + w.pow(2).sum()  # affine.bias excluded
+    torch.testing.assert_close(model.penalty(users, items, 2), expected)
+    with pytest.raises(ValueError, match="p must be 1 or 2"):
+        model.penalty(users, items, 3)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_penalty_gradient_only_touches_batch_rows(name):
+    torch.manual_seed(0)
+    model = make_model(name)
+    users, items = torch.tensor([0, 0, 2]), torch.tensor([1, 1, 1])
+    model.penalty(users, items, 2).backward()
+    for emb in model._user_tables:
+        assert torch.all(emb.weight.grad[[1, 3, 4, 5, 6]] == 0)
+        torch.testing.assert_close(emb.weight.grad[0], 2 * 2 * emb.weight[0].detach())
+    for emb in model._item_tables:
+        assert torch.all(emb.weight.grad[0] == 0)
+        torch.testing.assert_close(emb.weight.grad[1], 3 * 2 * emb.weight[1].detach())
+
+
+# ---------------------------------------------------------------- validation
+@pytest.mark.parametrize("kwargs, arg", [
+    (dict(n_users=0), "n_users"),
+    (dict(n_items=2.5), "n_items"),
+    (dict(embedding_dim=-1), "embedding_dim"),
+    (dict(cf_layer_neurons=(8, 0)), r"cf_layer_neurons\[1\]"),
+    (dict(dropout=1.0), "dropout"),
+    (dict(head="sigmoid"), "head"),
+    (dict(rating_range=(5.0, 1.0)), "rating_range"),
+    (dict(user_features=np.ones((3, 2))), "user_features"),
+    (dict(n_item_features=0), "n_item_features"),
+])
+def test_ncf_invalid_args_raise_value_error_naming_the_arg(kwargs, arg):
+    args = {**dict(n_users=N_USERS, n_items=N_ITEMS, embedding_dim=4), **kwargs}
+    with pytest.raises(ValueError, match=arg):
+        NCF(**args)
+
+
+@pytest.mark.parametrize("cls, kwargs, arg", [
+    (GMF, dict(embedding_dim=True), "embedding_dim"),
+    (NeuMF, dict(gmf_dim=0), "gmf_dim"),
+    (NeuMF, dict(mlp_dim=4, layers=[6, 4]), r"2 \* mlp_dim = 8"),
+    (NeuMF, dict(use_bias="yes"), "use_bias"),
+    (BiasedMF, dict(global_bias=float("nan")), "global_bias"),
+    (BiasedMF, dict(rating_range=(1.0,)), "rating_range"),
+])
+def test_other_models_invalid_args(cls, kwargs, arg):
+    with pytest.raises(ValueError, match=arg):
+        cls(N_USERS, N_ITEMS, **kwargs)
+
+
+def test_mlp_first_layer_must_be_twice_latent_dim():
+    cfg = dict(num_users=N_USERS, num_items=N_ITEMS, latent_dim=8, layers=[8, 4])
+    with pytest.raises(ValueError, match=r"layers\[0\].*2 \* latent_dim = 16"):
+        MLP(cfg)
+
+
+@pytest.mark.parametrize("cfg, msg", [
+    (dict(num_users=3, num_items=3, layers=[8]), "missing.*latent_dim"),
+    (dict(num_users=3, num_items=3, latent_dim=4, layers=[8], n_factors=2), "unknown.*n_factors"),
+    (dict(num_users=0, num_items=3, latent_dim=4, layers=[8]), "num_users"),
+])
+def test_mlp_config_errors(cfg, msg):
+    with pytest.raises(ValueError, match=msg):
+        MLP(cfg)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_out_of_range_index_raises_index_error_naming_it(name):
+    model = make_model(name)
+    ok = torch.tensor([0, 1])
+    with pytest.raises(IndexError, match=f"user index {N_USERS} .* {N_USERS} users"):
+        model(torch.tensor([0, N_USERS]), ok)
+    with pytest.raises(IndexError, match=f"item index -1 .* {N_ITEMS} items"):
+        model(ok, torch.tensor([-1, 2]))
+
+
+def test_bad_index_shapes_and_dtypes():
+    model = make_model("GMF")
+    with pytest.raises(ValueError, match="same length"):
+        model(torch.tensor([0, 1, 2]), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="1-D"):
+        model(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
+    with pytest.raises(TypeError, match="integers"):
+        model(torch.tensor([0.0, 1.0]), torch.tensor([0, 1]))
+
+
+# ---------------------------------------------------------------- utilities
+def test_count_parameters_and_item_embeddings():
+    model = BiasedMF(5, 6, embedding_dim=3)
+    assert count_parameters(model) == 5 * 3 + 6 * 3 + 5 + 6 + 1
+    emb = item_embeddings(model)
+    assert isinstance(emb, np.ndarray) and emb.shape == (6, 3)
+    neumf = NeuMF(5, 6, gmf_dim=2, mlp_dim=3)
+    assert item_embeddings(neumf).shape == (6, 5)
+    ncf = ncf_with_features()
+    assert item_embeddings(ncf).shape == (N_ITEMS, 4)
+    # Feature buffers are not trainable parameters.
+    assert count_parameters(ncf) == sum(p.numel() for p in ncf.parameters())
+    with pytest.raises(TypeError):
+        item_embeddings(nn.Linear(2, 2))
+
+
+def test_every_registered_model_is_a_recmodel():
+    assert set(MODEL_REGISTRY) == {"NCF", "MLP", "GMF", "NeuMF", "BiasedMF"}
+    assert all(issubclass(cls, RecModel) for cls in MODEL_REGISTRY.values())
+
+
+# ---------------------------------------------------------------- learning
+def synthetic_ratings(n=300, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    pu, qi = torch.randn(N_USERS, 2, generator=g), torch.randn(N_ITEMS, 2, generator=g)
+    users = torch.randint(0, N_USERS, (n,), generator=g)
+    items = torch.randint(0, N_ITEMS, (n,), generator=g)
+    ratings = (3 + (pu[users] * qi[items]).sum(1)).clamp(1, 5)
+    return users, items, ratings
+
+
+@pytest.fixture
+def one_thread():
+    # Tiny ops: extra threads only add sync overhead, which dominates on busy CI boxes.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_adam_steps_decrease_mse(name, one_thread):
+    torch.manual_seed(0)
+    users, items, ratings = synthetic_ratings()
+    model = make_model(name)
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = F.mse_loss(model(users, items), ratings)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0]
