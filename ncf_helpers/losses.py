@@ -51,9 +51,9 @@ class RegularizedLoss(nn.Module):
     model : RecModel
         The model whose ``penalty(users, items, p)`` is added.
     l1_weight, l2_weight : float, default 0.0
-        Penalty weights. The data loss is a batch *mean* but the penalty is a
-        batch *sum* (one embedding row per sample), so useful weights are
-        small (around 1e-5 to 1e-3) and their effect grows with the batch size.
+        Penalty weights. Like the data loss, the embedding-row part of the
+        penalty is a batch *mean* (one row per sample), so a weight does not
+        change meaning with the batch size.
 
     Notes
     -----

@@ -227,17 +227,20 @@ class RecModel(nn.Module):
     def penalty(self, users, items, p=2):
         """L1 or squared-L2 regularisation term for one batch.
 
-        Sums ``|w|`` (``p=1``) or ``w**2`` (``p=2``, squared, not the norm)
-        over
+        ``|w|`` (``p=1``) or ``w**2`` (``p=2``, squared, not the norm) summed over
 
-        * the embedding rows the batch used, one row per sample: every
-          user-indexed table (latent factors and user biases) at ``users`` and
-          every item-indexed table at ``items``. A user seen in three samples
-          is counted three times, so frequent users and items are regularised
-          more -- the usual per-sample SGD matrix-factorisation choice, and
-          rows the batch did not touch get no gradient;
-        * the weight matrices of all ``nn.Linear`` layers (not their biases,
-          and not the global bias ``mu``).
+        * the embedding rows each sample used (every user-indexed table, latent
+          factors and biases, at ``users``; every item-indexed table at ``items``),
+          **averaged over the batch**, like the data loss. This is per-sample SGD
+          matrix factorisation: a user in three samples is penalised three times,
+          so frequent users and items are regularised more, and rows the batch did
+          not touch get no gradient (the seed penalised every row of every table,
+          every batch, which shrinks rarely seen users towards 0 far too fast);
+        * the weight matrices of all ``nn.Linear`` layers, once per batch (not their
+          biases, and not the global bias ``mu``).
+
+        The result does not grow with the batch size, so a weight tuned at one batch
+        size carries over to another.
 
         Parameters
         ----------
@@ -247,17 +250,16 @@ class RecModel(nn.Module):
         Returns
         -------
         torch.Tensor
-            A scalar. It is a sum over the batch, so its size grows with the
-            batch size.
+            A scalar.
         """
         if p not in (1, 2):
             raise ValueError(f"p must be 1 or 2, got {p!r}")
-        terms = [emb.weight[users] for emb in self._user_tables]
-        terms += [emb.weight[items] for emb in self._item_tables]
-        terms += [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
-        if p == 1:
-            return sum(t.abs().sum() for t in terms)
-        return sum(t.pow(2).sum() for t in terms)
+        norm = (lambda t: t.abs().sum()) if p == 1 else (lambda t: t.pow(2).sum())
+        rows = [emb.weight[users] for emb in self._user_tables]
+        rows += [emb.weight[items] for emb in self._item_tables]
+        weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        total = sum(norm(t) for t in rows) / max(len(users), 1)
+        return total + sum(norm(w) for w in weights)
 
     def extra_repr(self):
         text = f"n_users={self.n_users}, n_items={self.n_items}, head={self.head!r}"

@@ -185,8 +185,9 @@ def test_penalty_matches_hand_computation_biased_mf():
     # user rows 0, 1, 0 (user 0 counted twice, user 2 unused); item rows 1, 1, 0
     l1 = (3 + 3.5 + 3) + (0.5 + 1 + 0.5) + (5 + 5 + 2) + (0.25 + 0.25 + 2)
     l2 = (5 + 9.25 + 5) + (0.25 + 1 + 0.25) + (13 + 13 + 2) + (0.0625 * 2 + 4)
-    assert model.penalty(users, items, 1).item() == pytest.approx(l1)
-    assert model.penalty(users, items, 2).item() == pytest.approx(l2)
+    # rows are averaged over the batch of 3 (BiasedMF has no Linear layer)
+    assert model.penalty(users, items, 1).item() == pytest.approx(l1 / 3)
+    assert model.penalty(users, items, 2).item() == pytest.approx(l2 / 3)
 
 
 def test_penalty_includes_linear_weights_but_not_biases():
@@ -209,10 +210,10 @@ def test_penalty_gradient_only_touches_batch_rows(name):
     model.penalty(users, items, 2).backward()
     for emb in model._user_tables:
         assert torch.all(emb.weight.grad[[1, 3, 4, 5, 6]] == 0)
-        torch.testing.assert_close(emb.weight.grad[0], 2 * 2 * emb.weight[0].detach())
+        torch.testing.assert_close(emb.weight.grad[0], 2 * 2 * emb.weight[0].detach() / 3)
     for emb in model._item_tables:
         assert torch.all(emb.weight.grad[0] == 0)
-        torch.testing.assert_close(emb.weight.grad[1], 3 * 2 * emb.weight[1].detach())
+        torch.testing.assert_close(emb.weight.grad[1], 3 * 2 * emb.weight[1].detach() / 3)
 
 
 # ---------------------------------------------------------------- validation

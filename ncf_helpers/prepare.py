@@ -1,0 +1,73 @@
+"""The two experimental set-ups of the series, built the same way in every notebook.
+
+* :func:`seed_split`: the seed's rating task. ml-100k restricted to user and movie ids
+  below 1000, a seeded 10 % random test holdout, and 10 % of the rest for validation.
+* :func:`last_item_split`: the NCF paper's ranking task. Full ml-100k; each user's latest
+  rating is the test item and the one before it the validation item.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import load_movielens, subset
+from .encoding import IdEncoder
+from .splits import train_val_test_split
+
+
+@dataclass
+class PreparedSplit:
+    """Train/validation/test frames with the encoder fitted on all their ids."""
+
+    train: pd.DataFrame
+    val: pd.DataFrame
+    test: pd.DataFrame
+    encoder: IdEncoder
+    movies: pd.DataFrame
+    users: pd.DataFrame | None = None
+
+    def arrays(self, part):
+        """``(users, items, ratings)`` numpy arrays of ``"train"``, ``"val"`` or ``"test"``."""
+        if part not in ("train", "val", "test"):
+            raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
+        frame = getattr(self, part)
+        users, items = self.encoder.transform(frame)
+        return users, items, frame["rating"].to_numpy(dtype=np.float32)
+
+    def summary(self):
+        """Rows, users and movies of each part, as a small DataFrame."""
+        return pd.DataFrame({
+            part: {"ratings": len(f), "users": f["userId"].nunique(),
+                   "movies": f["movieId"].nunique()}
+            for part, f in (("train", self.train), ("val", self.val), ("test", self.test))
+        }).T
+
+
+def _prepare(ratings, movies, users, split):
+    train, val, test = split
+    encoder = IdEncoder().fit(ratings)
+    return PreparedSplit(train, val, test, encoder, movies, users)
+
+
+def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=0.1):
+    """The seed's set-up: ids below ``max_id``, random test and validation holdouts.
+
+    Parameters
+    ----------
+    seed : int
+        Seeds the split (the notebooks state theirs: 42).
+    data : MovieLens, optional
+        Already loaded data; default ``load_movielens("ml-100k")``.
+    """
+    ratings, movies, users = data if data is not None else load_movielens("ml-100k")
+    ratings = subset(ratings, users=range(max_id), items=range(max_id))
+    split = train_val_test_split(ratings, test_fraction, val_fraction, seed, method="random")
+    return _prepare(ratings, movies, users, split)
+
+
+def last_item_split(data=None):
+    """The NCF paper's set-up on full ml-100k: leave the latest rating out for test,
+    the one before it for validation."""
+    ratings, movies, users = data if data is not None else load_movielens("ml-100k")
+    split = train_val_test_split(ratings, method="last")
+    return _prepare(ratings, movies, users, split)
