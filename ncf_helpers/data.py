@@ -138,9 +138,9 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
                          f"[{low}, {high}], e.g. {out['rating'][outside].iloc[0]}")
     dup = out.duplicated(["userId", "movieId"])
     if dup.any():
-        row = out[dup].iloc[0]
+        user, movie = (int(out.loc[dup, c].iloc[0]) for c in ("userId", "movieId"))
         raise ValueError(f"{source}: {int(dup.sum())} duplicated (userId, movieId) pair(s), "
-                         f"e.g. user {row.userId}, movie {row.movieId}; keep one rating per "
+                         f"e.g. user {user}, movie {movie}; keep one rating per "
                          "pair, e.g. ratings.sort_values('timestamp')"
                          ".drop_duplicates(['userId', 'movieId'], keep='last')")
     return out.reset_index(drop=True)

@@ -44,3 +44,121 @@ def plot_results(results, column, ax=None, title=None, reference=None):
     ax.set_xlabel(column)
     ax.set_title(title or column)
     return ax
+
+
+# --------------------------------------------------------------------------
+# Architecture diagram of model variant 1 (NCF)
+# --------------------------------------------------------------------------
+_ARCH_FIGSIZE = (13.0, 5.0)
+_ARCH_DPI = 120
+_COLORS = {"input": "#dbe9f6", "layer": "#fde3c8", "vector": "#e2f0d9", "output": "#f4d6de"}
+
+
+def _box(ax, x, y, text, kind, width=1.55, height=0.62, fontsize=9.5):
+    """A rounded box centred on (x, y); returns its (left, right, bottom, top) edges."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch(
+        (x - width / 2, y - height / 2), width, height,
+        boxstyle="round,pad=0.02,rounding_size=0.08",
+        facecolor=_COLORS[kind], edgecolor="0.25", linewidth=1.2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, linespacing=1.35)
+    return x - width / 2, x + width / 2, y - height / 2, y + height / 2
+
+
+def _arrow(ax, start, end):
+    from matplotlib.patches import FancyArrowPatch
+
+    ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14,
+                                 color="0.2", linewidth=1.2, shrinkA=2, shrinkB=2))
+
+
+def _dim_label(value, name):
+    """``value`` as text for the diagram: a symbol like "d" or a positive integer."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError(f"{name} must be a non-empty string or a positive integer")
+        return value.strip()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a non-empty string or a positive integer, got {value!r}")
+    return str(value)
+
+
+def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=None):
+    """Draw model variant 1 (:class:`~ncf_helpers.models.NCF`) as a block diagram.
+
+    One-hot user id (length ``m``) and user features (``m_uf``) go through the
+    user embedding layer to ``u`` in R^d; the item side likewise (``n``,
+    ``n_if``) to ``v``; ``concat(u, v)`` goes through the CF layers (fully
+    connected, ReLU) and the output head to the predicted rating.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Where to save the figure as PNG (``dpi=120``, fixed size, no
+        timestamp in the metadata, so reruns write identical pixels).
+    embedding_dim : str or int, default "d"
+        The latent dimension shown on the diagram.
+    cf_layers : sequence of int, default (128, 128)
+        Widths of the CF layers, shown on the diagram.
+    ax : matplotlib.axes.Axes, optional
+        Draw here instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    d = _dim_label(embedding_dim, "embedding_dim")
+    if isinstance(cf_layers, (str, bytes)) or not hasattr(cf_layers, "__iter__"):
+        raise ValueError(f"cf_layers must be a sequence of positive integers, got {cf_layers!r}")
+    widths = [_dim_label(w, "cf_layers") for w in cf_layers]
+    if not widths or any(not w.isdigit() for w in widths):
+        raise ValueError(f"cf_layers must be a non-empty sequence of positive integers, "
+                         f"got {cf_layers!r}")
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
+    fig = ax.figure
+    ax.set_xlim(0, 13)
+    ax.set_ylim(0, 5)
+    ax.set_axis_off()
+
+    x_in, x_emb, x_lat, x_cat, x_cf, x_head, x_out = 0.95, 3.0, 4.85, 6.5, 8.3, 10.25, 12.1
+    sides = {  # y of the one-hot box, the feature box and the side's latent row
+        "user": (4.25, 3.35, 3.8, "m", r"m_{uf}", r"\mathbf{u}"),
+        "item": (1.65, 0.75, 1.2, "n", r"n_{if}", r"\mathbf{v}"),
+    }
+    for side, (y_id, y_feat, y_mid, n_ids, n_feat, vec) in sides.items():
+        _, r_id, _, _ = _box(ax, x_in, y_id, f"one-hot {side} id\n(length ${n_ids}$)", "input")
+        _, r_ft, _, _ = _box(ax, x_in, y_feat, f"{side} features\n(length ${n_feat}$)", "input")
+        l_emb, r_emb, _, _ = _box(
+            ax, x_emb, y_mid, f"{side} embedding layer\n${n_ids} + {n_feat}$ inputs\n"
+            rf"$\to {d}$ (linear)", "layer", width=1.9, height=0.95)
+        _arrow(ax, (r_id, y_id), (l_emb, y_mid + 0.2))
+        _arrow(ax, (r_ft, y_feat), (l_emb, y_mid - 0.2))
+        l_lat, r_lat, _, _ = _box(ax, x_lat, y_mid, rf"${vec} \in \mathbb{{R}}^{{{d}}}$",
+                                  "vector", width=1.3, height=0.55, fontsize=11)
+        _arrow(ax, (r_emb, y_mid), (l_lat, y_mid))
+        _arrow(ax, (r_lat, y_mid), (x_cat - 0.75, 2.5 + (0.2 if side == "user" else -0.2)))
+
+    two_d = f"2{d}" if not d.isdigit() else str(2 * int(d))
+    _, r_cat, _, _ = _box(ax, x_cat, 2.5, "concat\n" + r"$[\mathbf{u}, \mathbf{v}]$" + "\n"
+                          + rf"$\in \mathbb{{R}}^{{{two_d}}}$", "vector", width=1.5, height=1.0)
+    l_cf, r_cf, _, _ = _box(ax, x_cf, 2.5, "CF layers\nfully connected\n+ ReLU\n"
+                            + " → ".join(widths), "layer", width=1.6, height=1.3)
+    l_hd, r_hd, _, _ = _box(ax, x_head, 2.5, f"output head\nLinear({widths[-1]} → 1)\n"
+                            "+ relu / bounded\n/ logits", "layer", width=1.6, height=1.3)
+    l_out, _, _, _ = _box(ax, x_out, 2.5, "predicted\nrating " + r"$\hat{r}_{ui}$", "output",
+                          width=1.5, height=0.8)
+    _arrow(ax, (r_cat, 2.5), (l_cf, 2.5))
+    _arrow(ax, (r_cf, 2.5), (l_hd, 2.5))
+    _arrow(ax, (r_hd, 2.5), (l_out, 2.5))
+    ax.set_title("Model variant 1 (NCF): embedding layers, then CF layers", fontsize=12)
+
+    if path is not None:
+        # No "Software"/date metadata: the PNG bytes depend only on the drawing.
+        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
+    return fig

@@ -1,0 +1,145 @@
+"""Save a trained model (with its id encoder) to one file and load it back.
+
+A checkpoint stores the model's class name and ``config`` (enough to rebuild the
+architecture with :func:`ncf_helpers.models.build_model`), its ``state_dict`` (weights
+and side-feature buffers), the :class:`~ncf_helpers.encoding.IdEncoder`'s id maps and
+any ``extra`` metadata (epoch, metrics, ...). Writing goes to a temporary file first and
+is then renamed over the target, so a crash mid-write never leaves half a checkpoint.
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .encoding import IdEncoder
+from .models import RecModel, build_model
+
+__all__ = ["save_checkpoint", "load_checkpoint"]
+
+FORMAT_VERSION = 1
+_KEYS = ("format_version", "model_class", "config", "state_dict", "encoder", "extra")
+
+
+def _plain(value):
+    """Tuples as lists, recursively, so configs compare equal however they were built."""
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def save_checkpoint(path, model, encoder=None, extra=None):
+    """Write ``model`` (and optionally its encoder and metadata) to ``path``, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Target file; its folder must exist. An existing file is replaced.
+    model : ncf_helpers.models.RecModel
+    encoder : IdEncoder, optional
+        The fitted encoder whose indices the model was trained on.
+    extra : dict, optional
+        Metadata made of plain Python values and tensors (they load with
+        ``weights_only=True``), e.g. ``{"epoch": 12, "val_rmse": 0.91}``.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
+    if not isinstance(model, RecModel):
+        raise TypeError(f"model must be a RecModel, got {type(model).__name__}")
+    if encoder is not None and not isinstance(encoder, IdEncoder):
+        raise TypeError(f"encoder must be an IdEncoder, got {type(encoder).__name__}")
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"extra must be a dict, got {type(extra).__name__}")
+    path = Path(path)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "model_class": type(model).__name__,
+        "config": dict(model.config),
+        # Saved on CPU so a GPU-trained checkpoint loads anywhere.
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "encoder": encoder.to_dict() if encoder is not None else None,
+        "extra": extra,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _read(path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, unsafe pickle...
+        raise ValueError(f"{str(path)!r} is not a readable checkpoint "
+                         f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or any(k not in payload for k in _KEYS):
+        raise ValueError(f"{str(path)!r} is not a checkpoint written by save_checkpoint")
+    if payload["format_version"] != FORMAT_VERSION:
+        raise ValueError(f"{str(path)!r} has checkpoint format "
+                         f"{payload['format_version']}, expected {FORMAT_VERSION}")
+    return payload
+
+
+def _check_same_architecture(model, payload):
+    if type(model).__name__ != payload["model_class"]:
+        raise ValueError(f"model is a {type(model).__name__} but the checkpoint holds a "
+                         f"{payload['model_class']}")
+    mine, theirs = _plain(model.config), _plain(payload["config"])
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if differ:
+        details = ", ".join(f"{k}: model {mine.get(k)!r} vs checkpoint {theirs.get(k)!r}"
+                            for k in differ)
+        raise ValueError(f"model config differs from the checkpoint's in {differ} ({details})")
+
+
+def load_checkpoint(path, model=None):
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    model : RecModel, optional
+        Load the weights into this model (its class and ``config`` must match the
+        checkpoint's). Default: rebuild the model with :func:`build_model`.
+
+    Returns
+    -------
+    model : RecModel
+        In eval mode, on the device ``model`` was on (CPU when rebuilt).
+    encoder : IdEncoder or None
+    extra : dict or None
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the file is not a valid checkpoint, or ``model``'s config differs (the
+        message lists the differing keys).
+    """
+    payload = _read(path)
+    if model is None:
+        model = build_model(payload["model_class"], payload["config"])
+    else:
+        _check_same_architecture(model, payload)
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    encoder = (IdEncoder.from_dict(payload["encoder"])
+               if payload["encoder"] is not None else None)
+    return model, encoder, payload["extra"]

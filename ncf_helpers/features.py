@@ -1,0 +1,239 @@
+"""Side features of users and movies, one row per encoder index.
+
+The seed's embedding layer takes ``one-hot(id)`` followed by ``m_uf`` user (or
+``n_if`` item) features. These functions build those feature blocks from the
+``users`` and ``movies`` frames of :func:`ncf_helpers.data.load_movielens`, with
+row ``k`` describing the user (movie) of encoder index ``k``, ready for
+``NCF(..., user_features=..., item_features=...)``.
+
+Each function returns a float32 DataFrame indexed by the encoder's ids in row
+order, with readable column names (``"age:25-34"``, ``"genre:Drama"``, ...);
+``frame.to_numpy()`` is the matrix. Categorical values become one-hot columns
+(genres multi-hot). The vocabularies default to the values present among the
+encoder's users/movies, sorted, so the columns depend only on the data.
+"""
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "AGE_BUCKETS",
+    "user_features",
+    "item_features",
+    "age_bucket",
+    "decade_label",
+    "count_buckets",
+]
+
+# The ml-1m age groups, as (label, lowest age) pairs; ml-100k gives exact ages.
+AGE_BUCKETS = (("<18", 0), ("18-24", 18), ("25-34", 25), ("35-44", 35),
+               ("45-49", 45), ("50-55", 50), ("56+", 56))
+NO_GENRES = "(no genres listed)"
+UNKNOWN_YEAR = "year:unknown"
+
+
+# --------------------------------------------------------------------------- checks
+def _check_encoder(encoder):
+    if not hasattr(encoder, "user_ids") or not hasattr(encoder, "item_ids"):
+        raise ValueError("encoder must be a fitted IdEncoder (call IdEncoder().fit(ratings))")
+
+
+def _py(value):
+    """A numpy scalar as a plain Python value, so messages read ``10``, not ``np.int64(10)``."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _rows(frame, id_column, columns, ids, kind):
+    """The rows of ``frame`` for ``ids``, in that order, after checking its columns.
+
+    ``frame`` is indexed by ``id_column`` (as the loaders return it) or holds it as a
+    column.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{kind}s must be a pandas DataFrame, got {type(frame).__name__}")
+    if frame.index.name != id_column and id_column in frame.columns:
+        frame = frame.set_index(id_column)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{kind}s frame is missing required column(s) {missing}; "
+                         f"found {list(frame.columns)}")
+    if frame.index.has_duplicates:
+        dup = frame.index[frame.index.duplicated()][0]
+        raise ValueError(f"{kind}s frame has {kind} id {_py(dup)!r} more than once")
+    absent = ~pd.Index(ids).isin(frame.index)
+    if absent.any():
+        raise KeyError(f"{kind} id {int(ids[absent][0])} is in the encoder but not in the "
+                       f"{kind}s frame ({int(absent.sum())} missing in all)")
+    rows = frame.loc[ids, columns]
+    for column in columns:
+        if column != "year" and rows[column].isna().any():
+            first = rows.index[rows[column].isna().to_numpy()][0]
+            raise ValueError(f"column {column!r} is missing for {kind} id {_py(first)!r}")
+    return rows
+
+
+def _one_hot(values, prefix, vocabulary=None):
+    """One column per category (sorted, or ``vocabulary`` in its order)."""
+    values = pd.Series(values).astype(str)
+    vocabulary = sorted(values.unique()) if vocabulary is None else list(vocabulary)
+    unknown = ~values.isin(vocabulary)
+    if unknown.any():
+        raise ValueError(f"{prefix} value {values[unknown].iloc[0]!r} is not in the "
+                         f"vocabulary {vocabulary}")
+    codes = pd.Categorical(values, categories=vocabulary).codes
+    matrix = np.zeros((len(values), len(vocabulary)), dtype=np.float32)
+    matrix[np.arange(len(values)), codes] = 1.0
+    return matrix, [f"{prefix}:{v}" for v in vocabulary]
+
+
+def _frame(blocks, index):
+    matrix = np.hstack([m for m, _ in blocks]).astype(np.float32)
+    names = [n for _, ns in blocks for n in ns]
+    return pd.DataFrame(matrix, index=index, columns=names)
+
+
+# --------------------------------------------------------------------------- values
+def age_bucket(ages):
+    """The ml-1m age-group label of each age (``"<18"``, ``"18-24"``, ..., ``"56+"``).
+
+    Raises ValueError on a negative or non-finite age.
+    """
+    ages = np.asarray(ages, dtype=float)
+    if not np.isfinite(ages).all() or (ages < 0).any():
+        bad = ages[~np.isfinite(ages) | (ages < 0)][0]
+        raise ValueError(f"ages must be finite and non-negative, got {bad}")
+    lows = np.array([low for _, low in AGE_BUCKETS])
+    labels = np.array([label for label, _ in AGE_BUCKETS], dtype=object)
+    return labels[np.searchsorted(lows, ages, side="right") - 1]
+
+
+def decade_label(years):
+    """``"year:1990s"`` for 1990-1999, ``"year:unknown"`` for a missing year."""
+    years = pd.Series(years).astype("Int64")
+    decades = (years // 10 * 10).astype(str) + "s"
+    return ("year:" + decades).where(years.notna(), UNKNOWN_YEAR).to_numpy(dtype=object)
+
+
+# ------------------------------------------------------------------------- features
+def user_features(users, encoder, occupations=None, genders=None):
+    """One-hot age bucket, gender and occupation of each encoder user.
+
+    Parameters
+    ----------
+    users : pandas.DataFrame
+        Indexed by ``userId`` (or with a ``userId`` column), with columns ``age``,
+        ``gender`` and ``occupation``, as :func:`~ncf_helpers.data.load_movielens`
+        returns it.
+    encoder : IdEncoder
+        Fitted; row ``k`` of the result is the user of index ``k``.
+    occupations, genders : sequence of str, optional
+        Fix the columns (e.g. to reuse them on another subset). Default: the
+        values of the encoder's users, sorted.
+
+    Returns
+    -------
+    pandas.DataFrame of float32, shape (n_users, m_uf)
+        Indexed by ``userId`` in encoder order. Columns: the seven
+        :data:`AGE_BUCKETS` (always all seven), then ``gender:*``, then
+        ``occupation:*``. Each row has exactly one 1 in each group.
+
+    Raises
+    ------
+    KeyError
+        If a user of the encoder is not in ``users`` (the message names the id).
+    ValueError
+        If a column is missing (named), a value is missing or an age is negative.
+    """
+    _check_encoder(encoder)
+    ids = encoder.user_ids
+    rows = _rows(users, "userId", ["age", "gender", "occupation"], ids, "user")
+    blocks = [
+        _one_hot(age_bucket(rows["age"].to_numpy(dtype=float)), "age",
+                 [label for label, _ in AGE_BUCKETS]),
+        _one_hot(rows["gender"], "gender", genders),
+        _one_hot(rows["occupation"], "occupation", occupations),
+    ]
+    return _frame(blocks, pd.Index(ids, name="userId"))
+
+
+def item_features(movies, encoder, genres=None, decades=None):
+    """Multi-hot genres and one-hot release decade of each encoder movie.
+
+    Parameters
+    ----------
+    movies : pandas.DataFrame
+        Indexed by ``movieId`` (or with a ``movieId`` column), with ``genres``
+        (``"Action|Comedy"``; ``"(no genres listed)"`` gives no genre) and
+        ``year`` (missing allowed).
+    encoder : IdEncoder
+        Fitted; row ``k`` of the result is the movie of index ``k``.
+    genres : sequence of str, optional
+        The genre columns, in order. Default: the genres of the encoder's
+        movies, sorted.
+    decades : sequence of int, optional
+        The decade columns (e.g. ``[1980, 1990]``). Default: the decades of the
+        encoder's movies. A ``"year:unknown"`` column always follows them.
+
+    Returns
+    -------
+    pandas.DataFrame of float32, shape (n_items, n_if)
+        Indexed by ``movieId`` in encoder order. Columns ``genre:*``, then
+        ``year:<decade>s`` and ``year:unknown``; exactly one year column is 1.
+
+    Raises
+    ------
+    KeyError
+        If a movie of the encoder is not in ``movies`` (the message names the id).
+    ValueError
+        If a column is missing (named), genres are missing, or a genre or decade
+        is not in the given vocabulary.
+    """
+    _check_encoder(encoder)
+    ids = encoder.item_ids
+    rows = _rows(movies, "movieId", ["genres", "year"], ids, "movie")
+    lists = [[] if g == NO_GENRES else [x for x in str(g).split("|") if x]
+             for g in rows["genres"]]
+    vocabulary = sorted({g for gs in lists for g in gs}) if genres is None else list(genres)
+    position = {g: k for k, g in enumerate(vocabulary)}
+    genre_matrix = np.zeros((len(ids), len(vocabulary)), dtype=np.float32)
+    for row, gs in enumerate(lists):
+        for g in gs:
+            if g not in position:
+                raise ValueError(f"genre {g!r} of movie id {int(ids[row])} is not in the "
+                                 f"vocabulary {vocabulary}")
+            genre_matrix[row, position[g]] = 1.0
+    years = pd.to_numeric(rows["year"], errors="coerce").astype("Int64")
+    if decades is None:
+        decades = sorted({int(y) // 10 * 10 for y in years.dropna()})
+    year_vocab = [f"year:{int(d)}s" for d in decades] + [UNKNOWN_YEAR]
+    year_matrix, _ = _one_hot(decade_label(years), "year", year_vocab)
+    blocks = [(genre_matrix, [f"genre:{g}" for g in vocabulary]),
+              (year_matrix, year_vocab)]
+    return _frame(blocks, pd.Index(ids, name="movieId"))
+
+
+# ------------------------------------------------------------------- rating counts
+def count_buckets(counts, edges):
+    """Label each count with its bucket: ``"0"``, ``"1-e1"``, ``"e1+1-e2"``, ..., ``"eK+1+"``.
+
+    Used to group test ratings by how many training ratings their user (or
+    movie) has. ``count_buckets([0, 5, 30, 200], [20, 50, 100])`` gives
+    ``["0", "1-20", "21-50", "101+"]``, as an ordered Categorical whose
+    categories are all the buckets (so empty ones still show up).
+
+    Parameters
+    ----------
+    counts : array-like of int
+        Non-negative counts.
+    edges : sequence of int
+        Increasing positive upper bounds of all buckets but the last.
+    """
+    counts = np.asarray(counts)
+    edges = [int(e) for e in edges]
+    if not edges or edges[0] < 1 or any(a >= b for a, b in zip(edges, edges[1:])):
+        raise ValueError(f"edges must be increasing positive integers, got {edges}")
+    if counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise ValueError("counts must be non-negative integers")
+    lows = [1] + [e + 1 for e in edges]
+    labels = ["0"] + [f"{lo}-{hi}" for lo, hi in zip(lows, edges)] + [f"{lows[-1]}+"]
+    codes = np.where(counts == 0, 0, np.searchsorted(edges, counts, side="left") + 1)
+    return pd.Categorical.from_codes(codes, categories=labels, ordered=True)

@@ -1,0 +1,130 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from ncf_helpers.plots import draw_architecture, plot_histories, plot_results  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def all_text(fig):
+    return "\n".join(t.get_text() for ax in fig.axes for t in ax.texts + [ax.title])
+
+
+# --------------------------------------------------------------------------
+# draw_architecture
+# --------------------------------------------------------------------------
+def test_draw_architecture_returns_figure_without_saving(tmp_path):
+    fig = draw_architecture()
+    assert isinstance(fig, Figure)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_draw_architecture_writes_png_of_expected_size(tmp_path):
+    path = tmp_path / "arch.png"
+    fig = draw_architecture(path)
+    assert isinstance(fig, Figure)
+    assert path.stat().st_size > 10_000
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = mpimg.imread(path).shape[:2]
+    assert (width, height) == (1560, 600)  # 13 x 5 inches at dpi 120
+
+
+def test_draw_architecture_is_deterministic(tmp_path):
+    draw_architecture(tmp_path / "a.png")
+    draw_architecture(tmp_path / "b.png")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+
+
+def test_draw_architecture_labels():
+    text = all_text(draw_architecture())
+    for label in ["one-hot user id", "one-hot item id", "user features", "item features",
+                  "user embedding layer", "item embedding layer", "concat", "CF layers",
+                  "ReLU", "output head", "predicted", "128 → 128", "m_{uf}", "n_{if}",
+                  r"\mathbf{u}", r"\mathbf{v}"]:
+        assert label in text, label
+
+
+def test_draw_architecture_numeric_dims():
+    text = all_text(draw_architecture(embedding_dim=40, cf_layers=[64, 32, 16]))
+    assert "64 → 32 → 16" in text
+    assert "Linear(16 → 1)" in text
+    assert r"\mathbb{R}^{40}" in text and r"\mathbb{R}^{80}" in text
+
+
+def test_draw_architecture_texts_do_not_overlap():
+    fig = draw_architecture()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+    for k, a in enumerate(boxes):
+        for b in boxes[k + 1:]:
+            assert not a.overlaps(b)
+
+
+def test_draw_architecture_on_given_axis():
+    fig, ax = plt.subplots()
+    assert draw_architecture(ax=ax) is fig
+    assert "CF layers" in all_text(fig)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(embedding_dim=0), dict(embedding_dim=""), dict(embedding_dim=2.5),
+    dict(cf_layers=[]), dict(cf_layers="128"), dict(cf_layers=[128, 0]),
+    dict(cf_layers=[128, "x"]),
+])
+def test_draw_architecture_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        draw_architecture(**kwargs)
+
+
+# --------------------------------------------------------------------------
+# plot_histories, plot_results
+# --------------------------------------------------------------------------
+def history(values, best):
+    frame = pd.DataFrame({"val_rmse": values}, index=pd.RangeIndex(1, len(values) + 1,
+                                                                   name="epoch"))
+    frame.attrs["best_epoch"] = best
+    return frame
+
+
+def test_plot_histories_marks_best_epoch():
+    ax = plot_histories({"a": history([1.0, 0.9, 0.95], best=2),
+                         "b": history([1.1, 1.0, 0.97, 0.99], best=3)}, "val_rmse")
+    curves = [line for line in ax.lines if line.get_marker() in ("None", "", None)]
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    assert len(curves) == 2 and len(dots) == 2
+    assert [(float(d.get_xdata()[0]), float(d.get_ydata()[0])) for d in dots] == [
+        (2.0, 0.9), (3.0, 0.97)]
+    # each dot has its curve's colour
+    assert [d.get_color() for d in dots] == [c.get_color() for c in curves]
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "val_rmse"
+    assert [t.get_text() for t in ax.get_legend().get_texts()][:1] == ["a"]
+
+
+def test_plot_histories_without_best_epoch_draws_no_dot():
+    frame = history([1.0, 0.9], best=None)
+    ax = plot_histories({"a": frame}, "val_rmse")
+    assert not [line for line in ax.lines if line.get_marker() == "o"]
+
+
+def test_plot_results_orders_bars_and_labels_values():
+    results = pd.DataFrame({"rmse": [0.95, 1.12, 0.92]}, index=["NCF", "mean", "MLP"])
+    ax = plot_results(results, "rmse", reference=1.0)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    widths = [p.get_width() for p in ax.patches]
+    # descending from the bottom: the best (lowest) RMSE ends on top of the chart
+    assert labels == ["mean", "NCF", "MLP"]
+    assert widths == sorted(widths, reverse=True)
+    assert [t.get_text().strip() for t in ax.texts] == ["1.120", "0.950", "0.920"]
+    assert np.isclose(ax.lines[0].get_xdata()[0], 1.0)  # the reference line
