@@ -281,7 +281,8 @@ def _feature_buffer(features, n_features, n_rows, rows_name, arg):
     if torch.is_tensor(features):
         features = features.detach().to("cpu", torch.float32).clone()
     else:
-        features = torch.as_tensor(np.asarray(features, dtype=np.float32))
+        # A copy: pandas 3 hands out read-only arrays, which torch warns about.
+        features = torch.tensor(np.array(features, dtype=np.float32))
     if features.ndim != 2 or features.shape[0] != n_rows or features.shape[1] < 1:
         raise ValueError(
             f"{arg} must have shape (n_{rows_name}, n_features) = ({n_rows}, m), "

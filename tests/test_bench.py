@@ -1,0 +1,50 @@
+"""Smoke test of the benchmark at tiny scale (the real run is `make bench`)."""
+import numpy as np
+import pandas as pd
+
+from benchmarks import bench
+from ncf_helpers.sampling import NegativeSampler
+
+
+def test_synthetic_interactions_are_distinct_and_in_range():
+    users, items, keys = bench.synthetic_interactions(300, 200, 5_000, seed=1)
+    assert len(users) == 5_000
+    assert np.all(np.diff(keys) > 0)  # sorted, no duplicate pair
+    assert users.max() < 300 and items.max() < 200 and items.min() >= 0
+    np.testing.assert_array_equal(keys, users * 200 + items)
+
+
+def test_sampler_section_reports_no_false_negatives():
+    rows = bench.bench_sampler(n_users=300, n_items=200, n_positives=5_000,
+                               n_negatives=2_000)
+    values = {measure: value for _, _, measure, value, _ in rows}
+    assert values["negatives drawn"] == 2_000
+    assert values["false negatives (exact check)"] == 0
+    assert values["add_negatives peak memory (tracemalloc)"] > 0
+
+
+def tiny_setup():
+    rng = np.random.default_rng(0)
+    n_users, n_items, n = 30, 40, 400
+    keys = np.sort(rng.choice(n_users * n_items, size=n, replace=False))
+    users, items = keys // n_items, keys % n_items
+    ratings = rng.integers(1, 6, size=n).astype(np.float32)
+    train = pd.DataFrame({"userId": users + 1, "movieId": items + 1, "rating": ratings})
+    sampler = NegativeSampler(users, items, n_items)
+    return train, np.arange(1, n_items + 1), (users, items, ratings), sampler, n_users + 1, \
+        n_items + 1
+
+
+def test_pipeline_and_overhead_sections_run(tmp_path):
+    setup = tiny_setup()
+    rows = bench.bench_pipeline(setup, cases=((64, 0.4),), seed_samples=128)
+    rows += bench.bench_overhead(setup, batch_size=64, epochs=1)
+    rows += bench.bench_series()
+    values = {measure: value for _, _, measure, value, _ in rows}
+    assert values["ours samples/s (fit, full epoch)"] > 0
+    assert values["seed samples/s (DataLoader, extrapolated)"] > 0
+    assert np.isfinite(values["pipeline overhead"])
+    table = bench.report(rows, bench.machine(), tmp_path / "bench.csv")
+    assert len(table) == len(rows)
+    text = (tmp_path / "bench.csv").read_text()
+    assert text.startswith("# cpu: ") and "section,case,measure,value,unit" in text
