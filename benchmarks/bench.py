@@ -49,6 +49,11 @@ QUICK = dict(n_users=16_254, n_items=59_047, n_positives=2_500_000, n_negatives=
 SEED_SAMPLES = 4_800  # per seed measurement: 150 batches of 32 (~2-3 s)
 
 
+def log(message):
+    """Progress on stderr (the table goes to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 # ------------------------------------------------------------------ machine
 def cpu_model():
     try:
@@ -164,6 +169,7 @@ def bench_pipeline(setup, skip_seed=False, cases=PIPELINE_CASES, seed_samples=SE
     rows = []
     for batch_size, ratio in cases:
         case = f"batch {batch_size}, ratio {ratio}"
+        log(f"pipeline, {case}")
         ours, seconds = time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler)
         rows.append(("a. pipeline", case, "ours samples/s (fit, full epoch)", ours, "1/s"))
         rows.append(("a. pipeline", case, "ours epoch", seconds, "s"))
@@ -181,6 +187,7 @@ def bench_pipeline(setup, skip_seed=False, cases=PIPELINE_CASES, seed_samples=SE
 def bench_overhead(setup, batch_size=1024, ratio=0.4, epochs=3):
     _, _, arrays, sampler, n_users, n_items = setup
     case = f"batch {batch_size}, ratio {ratio}"
+    log(f"overhead, {case}")
     _, epoch = time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler, epochs)
     steps = time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler)
     return [("b. overhead", case, "fit epoch (best of %d)" % epochs, epoch, "s"),
@@ -221,6 +228,7 @@ def synthetic_interactions(n_users, n_items, n_positives, seed=0):
 
 def bench_sampler(n_users, n_items, n_positives, n_negatives, seed=0):
     case = f"{n_positives / 1e6:g}M positives, {n_negatives / 1e6:g}M negatives"
+    log(f"sampler, {case}")
     start = time.perf_counter()
     users, items, keys = synthetic_interactions(n_users, n_items, n_positives, seed)
     generate = time.perf_counter() - start
