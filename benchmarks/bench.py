@@ -313,9 +313,15 @@ def main(argv=None):
                         help="skip the seed DataLoader timings")
     parser.add_argument("--series", action="store_true",
                         help="re-execute the notebooks (benchmarks.run_notebooks) first")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: these models are small, and on a "
+                             "shared machine OpenMP threads waiting for each other make a "
+                             "step several times slower); 0 keeps torch's default")
     parser.add_argument("--output", type=Path, default=BUILD / "bench.csv")
     args = parser.parse_args(argv)
     os.environ.setdefault("NCF_PROGRESS", "0")
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
 
     info = machine()
     info["load average (1 min) at start"] = f"{load_average():.2f}"

@@ -258,6 +258,8 @@ class RecModel(nn.Module):
         rows = [emb.weight[users] for emb in self._user_tables]
         rows += [emb.weight[items] for emb in self._item_tables]
         weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
+        if not getattr(self, "penalize_layers", True):
+            weights = []
         total = sum(norm(t) for t in rows) / max(len(users), 1)
         return total + sum(norm(w) for w in weights)
 
@@ -517,10 +519,19 @@ class NeuMF(RecModel):
         effects and usually lower RMSE.
     head : {"bounded", "relu", "logits", "linear"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
+    penalize_layers : bool, default True
+        Whether :meth:`penalty` includes the ``nn.Linear`` weight matrices.
+        They are penalised once per batch while embedding rows are averaged
+        over it, so with an L2 weight large enough for the embeddings
+        (e.g. 0.1) the shared ``affine`` weights are squeezed towards 0 and
+        the GMF tower is switched off. ``False`` regularises the embedding
+        rows only (use dropout for the MLP tower instead). Stored in
+        ``config`` only when ``False``.
     """
 
     def __init__(self, n_users, n_items, gmf_dim=8, mlp_dim=32, layers=None, dropout=0.0,
-                 use_bias=True, head="bounded", rating_range=(1.0, 5.0)):
+                 use_bias=True, head="bounded", rating_range=(1.0, 5.0),
+                 penalize_layers=True):
         super().__init__(n_users, n_items, head, rating_range)
         gmf_dim = _check_positive_int(gmf_dim, "gmf_dim")
         mlp_dim = _check_positive_int(mlp_dim, "mlp_dim")
@@ -540,6 +551,11 @@ class NeuMF(RecModel):
             layers=layers, dropout=dropout, use_bias=use_bias, head=head,
             rating_range=self.rating_range,
         )
+        if not isinstance(penalize_layers, bool):
+            raise ValueError(f"penalize_layers must be True or False, got {penalize_layers!r}")
+        self.penalize_layers = penalize_layers
+        if not penalize_layers:  # only when non-default, so existing configs are unchanged
+            self.config["penalize_layers"] = False
 
         self.gmf_user = _embedding(self.n_users, gmf_dim)
         self.gmf_item = _embedding(self.n_items, gmf_dim)

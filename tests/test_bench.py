@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+import torch
 
 # benchmarks/ is not part of the installed package: import it from the checkout, so
 # `pytest` works as well as `python -m pytest`.
@@ -41,7 +43,16 @@ def tiny_setup():
         n_items + 1
 
 
-def test_pipeline_and_overhead_sections_run(tmp_path):
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the benchmark uses by default; restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_pipeline_and_overhead_sections_run(tmp_path, one_thread):
     setup = tiny_setup()
     rows = bench.bench_pipeline(setup, cases=((64, 0.4),), seed_samples=128)
     rows += bench.bench_overhead(setup, batch_size=64, epochs=1)
