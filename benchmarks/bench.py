@@ -73,8 +73,9 @@ def load_average():
 
 
 def machine():
-    return {"cpu": cpu_model(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+    return {"cpu": cpu_model(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
 
 
 # ------------------------------------------------------------------ a. pipeline
@@ -123,8 +124,8 @@ def time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler, epochs=
     return n / history["seconds"].min(), history["seconds"].min()
 
 
-def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler, repeats=3):
-    """Seconds of the optimizer steps alone, on batches already built (best of ``repeats``)."""
+def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler):
+    """Seconds of one epoch's optimizer steps alone, on batches already built in memory."""
     seed_everything(42)
     rng = np.random.default_rng(42)
     data = to_tensors(*add_negatives(*arrays, sampler, ratio, rng)) if ratio else \
@@ -134,16 +135,13 @@ def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler, re
     model = seed_model(n_users, n_items)
     loss_fn = MSEL1L2Loss(model)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for u, i, y in batches:
-            loss = loss_fn(model(u, i), y, u, i)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        best = min(best, time.perf_counter() - start)
-    return best
+    start = time.perf_counter()
+    for u, i, y in batches:
+        loss = loss_fn(model(u, i), y, u, i)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
 
 
 def seed_setup():
@@ -184,15 +182,21 @@ def bench_pipeline(setup, skip_seed=False, cases=PIPELINE_CASES, seed_samples=SE
     return rows
 
 
-def bench_overhead(setup, batch_size=1024, ratio=0.4, epochs=3):
+def bench_overhead(setup, batch_size=1024, ratio=0.4, repeats=5):
+    """fit's epoch against bare steps, interleaved and best of ``repeats`` each, so a
+    burst of load on the shared machine hits both alike."""
     _, _, arrays, sampler, n_users, n_items = setup
     case = f"batch {batch_size}, ratio {ratio}"
     log(f"overhead, {case}")
-    _, epoch = time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler, epochs)
-    steps = time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler)
-    return [("b. overhead", case, "fit epoch (best of %d)" % epochs, epoch, "s"),
-            ("b. overhead", case, "same steps on pre-built batches (best of 3)", steps, "s"),
-            ("b. overhead", case, "pipeline overhead", 100 * (epoch / steps - 1), "%")]
+    epochs, steps = [], []
+    for _ in range(repeats):
+        epochs.append(time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler)[1])
+        steps.append(time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler))
+    epoch, step = min(epochs), min(steps)
+    return [("b. overhead", case, f"fit epoch (best of {repeats})", epoch, "s"),
+            ("b. overhead", case, f"same steps on pre-built batches (best of {repeats})",
+             step, "s"),
+            ("b. overhead", case, "pipeline overhead", 100 * (epoch / step - 1), "%")]
 
 
 # ------------------------------------------------------------------ c. sampler at scale

@@ -228,19 +228,21 @@ class RecModel(nn.Module):
         """L1 or squared-L2 regularisation term for one batch.
 
         ``|w|`` (``p=1``) or ``w**2`` (``p=2``, squared, not the norm) summed over
+        the embedding rows each sample used (every user-indexed table, latent
+        factors and biases, at ``users``; every item-indexed table at ``items``)
+        and **averaged over the batch**, like the data loss.
 
-        * the embedding rows each sample used (every user-indexed table, latent
-          factors and biases, at ``users``; every item-indexed table at ``items``),
-          **averaged over the batch**, like the data loss. This is per-sample SGD
-          matrix factorisation: a user in three samples is penalised three times,
-          so frequent users and items are regularised more, and rows the batch did
-          not touch get no gradient (the seed penalised every row of every table,
-          every batch, which shrinks rarely seen users towards 0 far too fast);
-        * the weight matrices of all ``nn.Linear`` layers, once per batch (not their
-          biases, and not the global bias ``mu``).
+        This is per-sample SGD matrix factorisation: a user in three samples is
+        penalised three times, so frequent users and items are regularised more,
+        and rows the batch did not touch get no gradient. The seed penalised every
+        row of every table every batch, which shrinks rarely seen users towards 0
+        far too fast. The result does not grow with the batch size, so a weight
+        tuned at one batch size carries over to another.
 
-        The result does not grow with the batch size, so a weight tuned at one batch
-        size carries over to another.
+        The dense ``nn.Linear`` layers are shared by every sample and are not
+        included: an embedding-sized weight (e.g. 0.05) applied to them once per
+        batch squeezes the output layer to 0. Regularise them with ``fit``'s
+        ``weight_decay`` or dropout instead.
 
         Parameters
         ----------
@@ -257,11 +259,7 @@ class RecModel(nn.Module):
         norm = (lambda t: t.abs().sum()) if p == 1 else (lambda t: t.pow(2).sum())
         rows = [emb.weight[users] for emb in self._user_tables]
         rows += [emb.weight[items] for emb in self._item_tables]
-        weights = [m.weight for m in self.modules() if isinstance(m, nn.Linear)]
-        if not getattr(self, "penalize_layers", True):
-            weights = []
-        total = sum(norm(t) for t in rows) / max(len(users), 1)
-        return total + sum(norm(w) for w in weights)
+        return sum(norm(t) for t in rows) / max(len(users), 1)
 
     def extra_repr(self):
         text = f"n_users={self.n_users}, n_items={self.n_items}, head={self.head!r}"
@@ -519,19 +517,10 @@ class NeuMF(RecModel):
         effects and usually lower RMSE.
     head : {"bounded", "relu", "logits", "linear"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
-    penalize_layers : bool, default True
-        Whether :meth:`penalty` includes the ``nn.Linear`` weight matrices.
-        They are penalised once per batch while embedding rows are averaged
-        over it, so with an L2 weight large enough for the embeddings
-        (e.g. 0.1) the shared ``affine`` weights are squeezed towards 0 and
-        the GMF tower is switched off. ``False`` regularises the embedding
-        rows only (use dropout for the MLP tower instead). Stored in
-        ``config`` only when ``False``.
     """
 
     def __init__(self, n_users, n_items, gmf_dim=8, mlp_dim=32, layers=None, dropout=0.0,
-                 use_bias=True, head="bounded", rating_range=(1.0, 5.0),
-                 penalize_layers=True):
+                 use_bias=True, head="bounded", rating_range=(1.0, 5.0)):
         super().__init__(n_users, n_items, head, rating_range)
         gmf_dim = _check_positive_int(gmf_dim, "gmf_dim")
         mlp_dim = _check_positive_int(mlp_dim, "mlp_dim")
@@ -551,11 +540,6 @@ class NeuMF(RecModel):
             layers=layers, dropout=dropout, use_bias=use_bias, head=head,
             rating_range=self.rating_range,
         )
-        if not isinstance(penalize_layers, bool):
-            raise ValueError(f"penalize_layers must be True or False, got {penalize_layers!r}")
-        self.penalize_layers = penalize_layers
-        if not penalize_layers:  # only when non-default, so existing configs are unchanged
-            self.config["penalize_layers"] = False
 
         self.gmf_user = _embedding(self.n_users, gmf_dim)
         self.gmf_item = _embedding(self.n_items, gmf_dim)

@@ -77,6 +77,13 @@ class NegativeSampler:
         keys = np.sort(users * self.n_items + items)
         self.keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sorted, duplicates dropped
         self.seen_per_user = np.bincount(self.keys // self.n_items)
+        # A one-byte-per-slot filter over the low bits of the keys: most candidates hit
+        # an empty slot and skip the binary search (which costs ~25 cache misses at
+        # ml-25m scale). Queries grouped by user touch a small window of it.
+        size = 1 << max(10, min(27, int(4 * len(self.keys)).bit_length()))
+        self._mask = size - 1
+        self._filter = np.zeros(size, dtype=bool)
+        self._filter[self.keys & self._mask] = True
         self.cdf = None
         if popularity is not None:
             weights = (np.bincount(items, minlength=n_items) + 1.0) ** float(popularity)
@@ -84,9 +91,14 @@ class NegativeSampler:
 
     def contains(self, users, items):
         """Boolean mask: which (user, item) pairs are known interactions."""
-        keys = np.asarray(users, dtype=np.int64) * self.n_items + np.asarray(items)
-        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        return self.keys[pos] == keys
+        keys = (np.asarray(users, dtype=np.int64) * self.n_items
+                + np.asarray(items, dtype=np.int64))
+        found = self._filter[keys & self._mask]  # False: surely not a known pair
+        maybe = np.flatnonzero(found)
+        candidates = keys[maybe]
+        pos = np.minimum(np.searchsorted(self.keys, candidates), len(self.keys) - 1)
+        found[maybe] = self.keys[pos] == candidates
+        return found
 
     def _draw(self, n, rng):
         if self.cdf is None:
@@ -159,6 +171,7 @@ def add_negatives(users, items, targets, sampler, ratio, rng=None, negative_valu
     counts = np.full(len(users), whole, dtype=np.int64)
     counts[rng.choice(len(users), size=extra, replace=False)] += 1
     owners = np.repeat(np.asarray(users, dtype=np.int64), counts)
+    del counts  # one int64 per positive: free it before sampling (peak memory at scale)
     negatives = sampler.sample(owners, rng)
     return (np.concatenate([users, owners]), np.concatenate([items, negatives]),
             np.concatenate([np.asarray(targets, dtype=np.float32),

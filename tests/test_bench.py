@@ -55,7 +55,7 @@ def one_thread():
 def test_pipeline_and_overhead_sections_run(tmp_path, one_thread):
     setup = tiny_setup()
     rows = bench.bench_pipeline(setup, cases=((64, 0.4),), seed_samples=128)
-    rows += bench.bench_overhead(setup, batch_size=64, epochs=1)
+    rows += bench.bench_overhead(setup, batch_size=64, repeats=1)
     rows += bench.bench_series()
     values = {measure: value for _, _, measure, value, _ in rows}
     assert values["ours samples/s (fit, full epoch)"] > 0

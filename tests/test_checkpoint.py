@@ -19,7 +19,8 @@ def encoder():
 
 def batch():
     g = torch.Generator().manual_seed(0)
-    return torch.randint(0, N_USERS, (20,), generator=g), torch.randint(0, N_ITEMS, (20,), generator=g)
+    return (torch.randint(0, N_USERS, (20,), generator=g),
+            torch.randint(0, N_ITEMS, (20,), generator=g))
 
 
 def mlp(latent_dim=4):

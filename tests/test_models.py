@@ -190,14 +190,14 @@ def test_penalty_matches_hand_computation_biased_mf():
     assert model.penalty(users, items, 2).item() == pytest.approx(l2 / 3)
 
 
-def test_penalty_includes_linear_weights_but_not_biases():
+def test_penalty_covers_embedding_rows_only():
     torch.manual_seed(0)
     model = GMF(4, 4, embedding_dim=2)
     users, items = torch.tensor([1]), torch.tensor([2])
     rows = torch.cat([model.user_embedding.weight[1], model.item_embedding.weight[2]])
-    w = model.affine.weight
-    expected = rows.pow(2).sum() + w.pow(2).sum()  # affine.bias excluded
-    torch.testing.assert_close(model.penalty(users, items, 2), expected)
+    # the dense affine layer is left to weight_decay: see RecModel.penalty
+    torch.testing.assert_close(model.penalty(users, items, 2), rows.pow(2).sum())
+    torch.testing.assert_close(model.penalty(users, items, 1), rows.abs().sum())
     with pytest.raises(ValueError, match="p must be 1 or 2"):
         model.penalty(users, items, 3)
 
