@@ -209,7 +209,7 @@ class RecModel(nn.Module):
                     f"{name} indices must be 1-D of shape (B,), got shape {tuple(idx.shape)}"
                 )
             if idx.numel():
-                lo, hi = int(idx.min()), int(idx.max())
+                lo, hi = (int(v) for v in torch.aminmax(idx))
                 bad = lo if lo < 0 else hi if hi >= size else None
                 if bad is not None:
                     raise IndexError(

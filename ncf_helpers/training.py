@@ -42,9 +42,12 @@ def rmse_metric(users, items, ratings):
     return metric
 
 
-def _make_optimizer(name, params, lr, weight_decay, momentum):
+def _make_optimizer(name, params, lr, weight_decay, momentum, device):
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        # The fused kernel updates all parameters in one call: about half the step
+        # time at small batches, where per-tensor Python overhead dominates.
+        fused = device.type in ("cpu", "cuda")
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
@@ -127,7 +130,7 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     device = get_device(device)
     model.to(device)
     loss_fn = loss_fn if loss_fn is not None else MSEL1L2Loss(model)
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
     sched = _make_scheduler(scheduler, opt, scheduler_kwargs or {})
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
