@@ -42,7 +42,9 @@ def rmse_metric(users, items, ratings):
     return metric
 
 
-def _make_optimizer(name, params, lr, weight_decay, momentum, device):
+def make_optimizer(name, params, lr, weight_decay=0.0, momentum=0.0, device=None):
+    """The optimizer :func:`fit` uses: ``"adam"`` (fused where supported) or ``"sgd"``."""
+    device = get_device(device)
     if name == "adam":
         # The fused kernel updates all parameters in one call: about half the step
         # time at small batches, where per-tensor Python overhead dominates.
@@ -130,7 +132,7 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     device = get_device(device)
     model.to(device)
     loss_fn = loss_fn if loss_fn is not None else MSEL1L2Loss(model)
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
+    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
     sched = _make_scheduler(scheduler, opt, scheduler_kwargs or {})
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
