@@ -25,6 +25,7 @@ import importlib.metadata
 import io
 import os
 import re
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -444,7 +445,6 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
     finally:
         Path(tmp_zip).unlink(missing_ok=True)
         if tmp_dir is not None and tmp_dir.exists():
-            import shutil
             shutil.rmtree(tmp_dir, ignore_errors=True)
     return target
 
