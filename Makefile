@@ -38,7 +38,7 @@ nbval: $(STAMP)
 	$(BIN)/python -m pytest -q $(NBVAL) notebooks || [ $$? -eq 5 ]
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+	NCF_PROGRESS=1 $(BIN)/jupyter lab notebooks  # progress bars on for readers
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench
