@@ -24,6 +24,8 @@ arrays of equal length and returning one float per pair, higher meaning better.
 """
 import numpy as np
 
+from .sampling import NegativeSampler
+
 __all__ = [
     "rmse",
     "mae",
@@ -248,10 +250,11 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
         raise ValueError("test_users is empty: there is nothing to evaluate")
     rng = np.random.default_rng(seed)
 
-    # Every (user, item) pair the user has interacted with, as one sorted int64 key.
-    forbidden = _sorted_unique(np.concatenate([train_users * n_items + train_items,
-                                               test_users * n_items + test_items]))
-    n_rated = np.bincount(forbidden // n_items)
+    # Every (user, item) pair the user has interacted with: never a negative.
+    rated = NegativeSampler(np.concatenate([train_users, test_users]),
+                            np.concatenate([train_items, test_items]), n_items)
+    is_forbidden = rated.contains
+    n_rated = rated.seen_per_user
     n_unrated = n_items - n_rated[test_users]
     if np.any(n_unrated < n_negatives):
         user = test_users[np.argmax(n_unrated < n_negatives)]
@@ -259,11 +262,6 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
             f"user {user} has only {n_items - n_rated[user]} unrated items, "
             f"fewer than n_negatives={n_negatives}"
         )
-
-    def is_forbidden(users, items):
-        keys = users * n_items + items
-        pos = np.minimum(np.searchsorted(forbidden, keys), len(forbidden) - 1)
-        return forbidden[pos] == keys
 
     def bad_entries(rows):
         """Mask of entries in ``rows`` that are rated or repeat an earlier entry."""

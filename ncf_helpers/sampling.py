@@ -90,15 +90,20 @@ class NegativeSampler:
             self.cdf = np.cumsum(weights / weights.sum())
 
     def contains(self, users, items):
-        """Boolean mask: which (user, item) pairs are known interactions."""
+        """Boolean mask: which (user, item) pairs are known interactions.
+
+        ``users`` and ``items`` broadcast against each other (e.g. a column of users
+        against a matrix of candidate items); the mask has the broadcast shape.
+        """
         keys = (np.asarray(users, dtype=np.int64) * self.n_items
                 + np.asarray(items, dtype=np.int64))
-        found = self._filter[keys & self._mask]  # False: surely not a known pair
+        flat = keys.ravel()
+        found = self._filter[flat & self._mask]  # False: surely not a known pair
         maybe = np.flatnonzero(found)
-        candidates = keys[maybe]
+        candidates = flat[maybe]
         pos = np.minimum(np.searchsorted(self.keys, candidates), len(self.keys) - 1)
         found[maybe] = self.keys[pos] == candidates
-        return found
+        return found.reshape(keys.shape)
 
     def _draw(self, n, rng):
         if self.cdf is None:
