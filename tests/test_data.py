@@ -184,19 +184,11 @@ def frame(**changes):
     return base
 
 
-def test_missing_column_names_column_and_file(tmp_path):
+@pytest.mark.parametrize("file, column", [("ratings.csv", "rating"), ("movies.csv", "genres")])
+def test_missing_column_names_column_and_file(tmp_path, file, column):
     write_csv(tmp_path)
-    pd.read_csv(tmp_path / "ratings.csv").drop(columns="rating").to_csv(
-        tmp_path / "ratings.csv", index=False)
-    with pytest.raises(ValueError, match=r"ratings\.csv.*'rating'"):
-        read_csv_layout(tmp_path)
-
-
-def test_movies_missing_column(tmp_path):
-    write_csv(tmp_path)
-    pd.read_csv(tmp_path / "movies.csv").drop(columns="genres").to_csv(
-        tmp_path / "movies.csv", index=False)
-    with pytest.raises(ValueError, match=r"movies\.csv.*'genres'"):
+    pd.read_csv(tmp_path / file).drop(columns=column).to_csv(tmp_path / file, index=False)
+    with pytest.raises(ValueError, match=rf"{file.replace('.', '[.]')}.*'{column}'"):
         read_csv_layout(tmp_path)
 
 
