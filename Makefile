@@ -1,47 +1,46 @@
 # Everything a fresh machine needs: `make run` and `make test` create .venv themselves.
+# Each target runs `python -m benchmarks.tasks <task>`, the same commands that readers
+# without make (Windows, macOS) run by hand; `python -m benchmarks.tasks --dry-run <task>`
+# prints them. The tasks set NCF_PROGRESS=0 (no progress bars in outputs; lab turns them
+# on) and OMP_NUM_THREADS=1 (one torch thread: same floats everywhere, fast on shared cores).
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
-# No progress bars in executed notebooks and logs: their timing text is not reproducible.
-export NCF_PROGRESS := 0
-# One thread: as fast as two for these small models, far faster when the cores are
-# shared, and the same float results on every machine.
-export OMP_NUM_THREADS := 1
+# PyTorch's CPU wheels, ~190 MB instead of PyPI's multi-GB Linux CUDA build:
+#   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu   (before the first install)
+TORCH_INDEX ?=
+export TORCH_INDEX
+TASKS := $(PYTHON) -m benchmarks.tasks
 
-.PHONY: venv run test unit nbval notebooks lab bench clean
+.PHONY: venv run test lint unit nbval notebooks lab book bench clean
 
-$(STAMP): requirements.txt requirements-data.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	# The embedded ml-100k: recbole's wheel only, never its long dependency list.
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-data.txt
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	touch $@
+venv:  ## create .venv and install the pinned packages (when out of date)
+	$(TASKS) setup
 
-venv: $(STAMP)
+run:  ## execute every notebook (lessons, then solutions) into build/, timed
+	$(TASKS) run
 
-run: $(STAMP)  ## execute every notebook into build/ (.ipynb + .html), timed
-	$(BIN)/python -m benchmarks.run_notebooks
+notebooks:  ## re-execute the notebooks in place to refresh committed outputs
+	$(TASKS) notebooks
 
-notebooks: $(STAMP)  ## re-execute the notebooks in place to refresh committed outputs
-	$(BIN)/python -m benchmarks.run_notebooks --inplace
+test:  ## lint (when ruff is installed), unit tests, then strict nbval over notebooks/
+	$(TASKS) test
 
-test: unit nbval
+lint:
+	$(TASKS) lint
 
-# pytest exits 5 when it collects nothing; that is not a failure of the suite.
-unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests || [ $$? -eq 5 ]
+unit:
+	$(TASKS) unit
 
-nbval: $(STAMP)
-	$(BIN)/python -m pytest -q $(NBVAL) notebooks || [ $$? -eq 5 ]
+nbval:
+	$(TASKS) nbval
 
-lab: $(STAMP)
-	NCF_PROGRESS=1 $(BIN)/jupyter lab notebooks  # progress bars on for readers
+lab:  ## JupyterLab on notebooks/, progress bars on (works as root too)
+	$(TASKS) lab
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench
+book:  ## the HTML book of the series from the committed outputs: build/book/html/
+	$(TASKS) book
+
+bench:
+	$(TASKS) bench
 
 clean:
-	rm -rf build .pytest_cache
+	$(TASKS) clean

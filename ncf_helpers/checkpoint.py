@@ -6,12 +6,14 @@ and side-feature buffers), the :class:`~ncf_helpers.encoding.IdEncoder`'s id map
 any ``extra`` metadata (epoch, metrics, ...). Writing goes to a temporary file first and
 is then renamed over the target, so a crash mid-write never leaves half a checkpoint.
 """
+import io
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 
+from .checks import instance
 from .encoding import IdEncoder
 from .models import RecModel, build_model
 
@@ -36,7 +38,8 @@ def save_checkpoint(path, model, encoder=None, extra=None):
     Parameters
     ----------
     path : str or os.PathLike
-        Target file; its folder must exist. An existing file is replaced.
+        Target file; its folder must exist. An existing file is replaced and keeps its
+        permissions; a new one gets ``0o666`` minus the umask, like ``open``.
     model : ncf_helpers.models.RecModel
     encoder : IdEncoder, optional
         The fitted encoder whose indices the model was trained on.
@@ -48,14 +51,24 @@ def save_checkpoint(path, model, encoder=None, extra=None):
     -------
     pathlib.Path
         The path written.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError
+        If the folder is missing or ``path`` is a folder.
+    OSError
+        If the write fails (disk full, no permission); the old file is left intact.
     """
-    if not isinstance(model, RecModel):
-        raise TypeError(f"model must be a RecModel, got {type(model).__name__}")
-    if encoder is not None and not isinstance(encoder, IdEncoder):
-        raise TypeError(f"encoder must be an IdEncoder, got {type(encoder).__name__}")
-    if extra is not None and not isinstance(extra, dict):
-        raise TypeError(f"extra must be a dict, got {type(extra).__name__}")
+    instance(model, RecModel, "model")
+    instance(encoder, (IdEncoder, type(None)), "encoder", "pass the fitted IdEncoder or None")
+    instance(extra, (dict, type(None)), "extra", 'e.g. {"epoch": 12}')
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot save a checkpoint to {path}: it is a folder; "
+                                f"give a file name, e.g. {path / 'model.pt'}")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot save a checkpoint to {path}: folder {path.parent} "
+                                "does not exist; create it first (Path(...).mkdir(parents=True))")
     payload = {
         "format_version": FORMAT_VERSION,
         "model_class": type(model).__name__,
@@ -65,18 +78,35 @@ def save_checkpoint(path, model, encoder=None, extra=None):
         "encoder": encoder.to_dict() if encoder is not None else None,
         "extra": extra,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    buffer = io.BytesIO()  # serialise first: a failed write then raises a plain OSError
+    torch.save(payload, buffer)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OSError(f"cannot save a checkpoint to {path}: {exc.strerror}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
+            os.fchmod(f.fileno(), _mode_for(path))  # mkstemp makes 0600
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as exc:
+        raise OSError(f"could not write the checkpoint {path} ({exc.strerror or exc}; is the "
+                      "disk full?); the previous file, if any, is unchanged") from exc
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
+
+
+def _mode_for(path):
+    """An existing file's permissions, or what ``open`` would give a new file."""
+    if path.exists():
+        return path.stat().st_mode & 0o7777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _read(path):

@@ -20,6 +20,7 @@ the files, the error names the three ways to get them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -36,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
+
+from .checks import integer_ids, non_empty, require_columns
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{name}.zip"
@@ -79,22 +82,9 @@ class MovieLens:
 
 
 # --------------------------------------------------------------------------- checks
-def _require_columns(frame, columns, source):
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{source} is missing required column(s) {missing}; "
-                         f"found {list(frame.columns)}")
-
-
 def _integer_ids(values, column, source):
-    """Convert an id column to int64, refusing NaN and non-integer values."""
-    numeric = pd.to_numeric(values, errors="coerce")
-    bad = numeric.isna() | (numeric != np.floor(numeric))
-    if bad.any():
-        first = values[bad].iloc[0]
-        raise ValueError(f"{source}: column {column!r} must hold integer ids; "
-                         f"{int(bad.sum())} value(s) are not, e.g. {first!r}")
-    return numeric.astype("int64")
+    """An id column as int64, refusing NaN, text, fractions and ids beyond int64."""
+    return integer_ids(values, f"{source}: column {column!r}")
 
 
 def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
@@ -113,13 +103,13 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
     Raises
     ------
     ValueError
-        On a missing column, non-integer ids, NaN or out-of-range ratings, or a
-        duplicated (userId, movieId) pair. Duplicates are an error, not silently
+        On no rows, a missing column, non-integer ids, NaN or out-of-range ratings, or
+        a duplicated (userId, movieId) pair. Duplicates are an error, not silently
         dropped: which rating to keep is the caller's decision.
     """
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(f"{source} must be a pandas DataFrame, got {type(ratings).__name__}")
-    _require_columns(ratings, ["userId", "movieId", "rating"], source)
+    require_columns(ratings, ["userId", "movieId", "rating"], source)
+    non_empty(ratings, source, "it has no rating rows (a header-only file?); "
+              "check it or download it again")
     out = pd.DataFrame({
         "userId": _integer_ids(ratings["userId"], "userId", source),
         "movieId": _integer_ids(ratings["movieId"], "movieId", source),
@@ -153,8 +143,13 @@ def _split_year(titles):
 
 
 def _movies_frame(movie_ids, titles, genres, years, source):
+    ids = _integer_ids(movie_ids, "movieId", source)
+    dup = pd.Series(ids).duplicated()
+    if dup.any():
+        raise ValueError(f"{source}: movieId {ids[dup][0]} appears more than once "
+                         f"({int(dup.sum())} duplicated id(s)); each movie needs one row")
     movies = pd.DataFrame({
-        "movieId": _integer_ids(pd.Series(movie_ids), "movieId", source).to_numpy(),
+        "movieId": ids,
         "title": pd.Series(titles, dtype="str").str.strip().to_numpy(),
         "genres": pd.Series(genres, dtype="str").to_numpy(),
         "year": pd.array(pd.Series(years).to_numpy(), dtype="Int64"),
@@ -164,8 +159,8 @@ def _movies_frame(movie_ids, titles, genres, years, source):
 
 def _users_frame(user_ids, ages, genders, occupations, source):
     users = pd.DataFrame({
-        "userId": _integer_ids(pd.Series(user_ids), "userId", source).to_numpy(),
-        "age": _integer_ids(pd.Series(ages), "age", source).to_numpy(),
+        "userId": _integer_ids(user_ids, "userId", source),
+        "age": _integer_ids(ages, "age", source),
         "gender": pd.Series(genders, dtype="str").to_numpy(),
         "occupation": pd.Series(occupations, dtype="str").to_numpy(),
     })
@@ -173,25 +168,52 @@ def _users_frame(user_ids, ages, genders, occupations, source):
 
 
 def _need(path):
+    if path.exists() and not path.is_file():
+        raise IsADirectoryError(f"{path} is a folder, not a file: put the MovieLens file "
+                                f"{path.name} there instead")
     if not path.is_file():
         raise FileNotFoundError(f"expected MovieLens file {path} does not exist")
     return path
+
+
+def _text(path):
+    """The file's text: UTF-8 if it decodes as such, else latin-1 (GroupLens' encoding).
+
+    Real latin-1 titles ("Café" as byte E9) are never valid UTF-8, so re-saved UTF-8
+    copies and the originals both read right.
+    """
+    raw = _need(path).read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _read_csv(path, **kwargs):
+    """``pd.read_csv`` of a MovieLens file; an empty or garbled file is named."""
+    source = io.StringIO(_text(path))
+    try:
+        return pd.read_csv(source, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: download it again") from None
+    except pd.errors.ParserError as exc:
+        raise ValueError(f"{path} is not a valid MovieLens file ({exc})") from None
 
 
 # -------------------------------------------------------------------------- readers
 def read_ml100k(folder):
     """Read the GroupLens ml-100k layout (``u.data``, ``u.item``, ``u.user``)."""
     folder = Path(folder)
-    path = _need(folder / "u.data")
-    raw = pd.read_csv(path, sep="\t", header=None)
+    path = folder / "u.data"
+    raw = _read_csv(path, sep="\t", header=None)
     if raw.shape[1] != 4:
         raise ValueError(f"{path}: expected 4 tab-separated columns "
                          f"(user, item, rating, timestamp), found {raw.shape[1]}")
     raw.columns = RATING_COLUMNS
     ratings = validate_ratings(raw, source=str(path))
 
-    path = _need(folder / "u.item")
-    item = pd.read_csv(path, sep="|", header=None, encoding="latin-1")
+    path = folder / "u.item"
+    item = _read_csv(path, sep="|", header=None)
     if item.shape[1] != 5 + len(ML100K_GENRES):
         raise ValueError(f"{path}: expected {5 + len(ML100K_GENRES)} '|'-separated columns, "
                          f"found {item.shape[1]}")
@@ -201,8 +223,8 @@ def read_ml100k(folder):
     movies = _movies_frame(item[0], item[1].fillna("unknown"), genres,
                            _split_year(item[1].fillna("").astype(str)), str(path))
 
-    path = _need(folder / "u.user")
-    user = pd.read_csv(path, sep="|", header=None, dtype={4: str})
+    path = folder / "u.user"
+    user = _read_csv(path, sep="|", header=None, dtype={4: str})
     users = _users_frame(user[0], user[1], user[2], user[3], str(path))
     return MovieLens(ratings, movies, users)
 
@@ -212,9 +234,8 @@ def read_ml1m(folder):
     folder = Path(folder)
 
     def dat(name, columns):
-        path = _need(folder / name)
-        with open(path, encoding="latin-1") as f:
-            rows = [line.rstrip("\n").split("::") for line in f if line.strip()]
+        path = folder / name
+        rows = [line.split("::") for line in _text(path).splitlines() if line.strip()]
         bad = [i for i, r in enumerate(rows) if len(r) != len(columns)]
         if bad:
             raise ValueError(f"{path}: line {bad[0] + 1} does not have {len(columns)} "
@@ -227,7 +248,10 @@ def read_ml1m(folder):
     movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), src)
     us, src = dat("users.dat", ["userId", "gender", "age", "occupation", "zip"])
     codes = _integer_ids(us.occupation, "occupation", src)
-    occupation = np.array(ML1M_OCCUPATIONS, dtype=object)[codes.to_numpy()]
+    if codes.min() < 0 or codes.max() >= len(ML1M_OCCUPATIONS):
+        raise ValueError(f"{src}: occupation codes must be 0..{len(ML1M_OCCUPATIONS) - 1}, "
+                         f"found {codes[(codes < 0) | (codes >= len(ML1M_OCCUPATIONS))][0]}")
+    occupation = np.array(ML1M_OCCUPATIONS, dtype=object)[codes]
     users = _users_frame(us.userId, us.age, us.gender, occupation, src)
     return MovieLens(ratings, movies, users)
 
@@ -236,12 +260,11 @@ def read_csv_layout(folder):
     """Read the CSV family (ml-latest-small, ml-latest, ml-25m, ml-32m): ``ratings.csv``
     and ``movies.csv`` (the seed's format)."""
     folder = Path(folder)
-    path = _need(folder / "ratings.csv")
-    raw = pd.read_csv(path)
-    ratings = validate_ratings(raw, source=str(path))
-    path = _need(folder / "movies.csv")
-    mv = pd.read_csv(path, dtype={"title": str, "genres": str})
-    _require_columns(mv, ["movieId", "title", "genres"], str(path))
+    path = folder / "ratings.csv"
+    ratings = validate_ratings(_read_csv(path), source=str(path))
+    path = folder / "movies.csv"
+    mv = _read_csv(path, dtype={"title": str, "genres": str})
+    require_columns(mv, ["movieId", "title", "genres"], str(path))
     movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
     return MovieLens(ratings, movies, None)
 
@@ -255,14 +278,13 @@ def read_recbole(folder, name="ml-100k"):
     folder = Path(folder)
 
     def atomic(ext):
-        path = _need(folder / f"{name}.{ext}")
-        frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        path = folder / f"{name}.{ext}"
+        frame = _read_csv(path, sep="\t", dtype=str, keep_default_na=False)
         frame.columns = [c.split(":")[0] for c in frame.columns]  # drop ':token' types
         return frame, str(path)
 
     inter, src = atomic("inter")
     inter = inter.rename(columns={"user_id": "userId", "item_id": "movieId"})
-    inter["timestamp"] = pd.to_numeric(inter["timestamp"]).astype("int64")
     ratings = validate_ratings(inter, source=src)
 
     item, src = atomic("item")
@@ -298,8 +320,9 @@ def embedded_ml100k_dir():
 
 
 def _has_files(folder, name):
+    """Whether ``folder`` holds the variant's ratings file (a folder in its place is an error)."""
     first = {"ml-100k": "u.data", "ml-1m": "ratings.dat"}.get(name, "ratings.csv")
-    return folder is not None and (Path(folder) / first).is_file()
+    return (Path(folder) / first).exists() and _need(Path(folder) / first).is_file()
 
 
 def _check_name(name):
@@ -411,10 +434,14 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
     target = data_dir / name
     if _has_files(target, name):
         return target
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise FileExistsError(f"{target} exists but does not hold the {name} files (a partial "
+                              "copy?); move it away or delete it, then download again")
     url = url or GROUPLENS_URL.format(name=name)
+    created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]  # innermost first
     data_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_zip = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip.part", dir=data_dir)
-    tmp_dir = None
+    tmp_dir, done = None, False
     try:
         try:
             expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
@@ -442,10 +469,14 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
         if not _has_files(inner, name):
             raise ValueError(f"the zip from {url} does not contain the {name} files")
         os.replace(inner, target)
+        done = True
     finally:
         Path(tmp_zip).unlink(missing_ok=True)
         if tmp_dir is not None and tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
+        for folder in created if not done else ():  # leave no empty folders behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
     return target
 
 
@@ -456,7 +487,7 @@ def subset(ratings, users=None, items=None):
 
     Raises ValueError if nothing is left, so an empty frame never reaches training.
     """
-    _require_columns(ratings, ["userId", "movieId"], "ratings")
+    require_columns(ratings, ["userId", "movieId"], "ratings")
     keep = np.ones(len(ratings), dtype=bool)
     if users is not None:
         keep &= ratings["userId"].isin(np.asarray(list(users))).to_numpy()

@@ -6,18 +6,27 @@ and back, so predictions can be reported by ``movieId`` and title.
 """
 import numpy as np
 
+from .checks import fitted, integer_ids, non_empty, require_columns
+
+_FIT_FIRST = "call IdEncoder().fit(ratings) first"
+
+
+def _ids(values, name):
+    """``values`` as int64 ids: an integer dtype, every value a valid id."""
+    arr = integer_ids(values, name)  # names the first NaN, text or too-large id
+    if np.asarray(values).dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integers, got dtype {np.asarray(values).dtype}; "
+                        "convert with .astype('int64')")
+    return arr
+
 
 def _lookup(known, ids, kind):
-    ids = np.asarray(ids)
-    if ids.dtype.kind not in "iu":
-        raise TypeError(f"{kind} ids must be integers, got dtype {ids.dtype}")
+    ids = _ids(np.atleast_1d(ids), f"{kind} ids")
     pos = np.searchsorted(known, ids)
-    pos_clipped = np.minimum(pos, len(known) - 1)
-    unknown = known[pos_clipped] != ids
+    unknown = known[np.minimum(pos, len(known) - 1)] != ids
     if unknown.any():
-        first = ids[unknown].flat[0]
-        raise KeyError(f"unknown {kind} id {int(first)} ({int(unknown.sum())} unknown in all); "
-                       f"the encoder knows {len(known)} {kind}s")
+        raise KeyError(f"unknown {kind} id {int(ids[unknown][0])} ({int(unknown.sum())} "
+                       f"unknown in all); the encoder knows {len(known)} {kind}s")
     return pos.astype(np.int64)
 
 
@@ -36,40 +45,40 @@ class IdEncoder:
 
     def fit(self, ratings, movie_ids=None):
         """Learn the ids of ``ratings`` (plus ``movie_ids``, e.g. the whole catalogue)."""
-        for column in ("userId", "movieId"):
-            if column not in ratings.columns:
-                raise ValueError(f"ratings is missing column {column!r}")
-        if len(ratings) == 0:
-            raise ValueError("cannot fit an IdEncoder on an empty ratings frame")
-        items = ratings["movieId"].to_numpy()
+        require_columns(ratings, ["userId", "movieId"], "ratings")
+        non_empty(ratings, "ratings", "an IdEncoder needs at least one rating to fit")
+        items = _ids(ratings["movieId"].to_numpy(), "ratings column 'movieId'")
         if movie_ids is not None:
-            items = np.concatenate([items, np.asarray(movie_ids)])
-        self.user_ids = np.unique(ratings["userId"].to_numpy()).astype(np.int64)
-        self.item_ids = np.unique(items).astype(np.int64)
+            items = np.concatenate([items, _ids(movie_ids, "movie_ids")])
+        self.user_ids = np.unique(_ids(ratings["userId"].to_numpy(), "ratings column 'userId'"))
+        self.item_ids = np.unique(items)
         return self
 
     @property
     def n_users(self):
-        return len(self.user_ids)
+        return len(fitted(self, "user_ids", _FIT_FIRST).user_ids)
 
     @property
     def n_items(self):
-        return len(self.item_ids)
+        return len(fitted(self, "item_ids", _FIT_FIRST).item_ids)
 
     def user_index(self, user_ids):
         """Rows of ``user_ids``; KeyError naming the first unknown id."""
-        return _lookup(self.user_ids, user_ids, "user")
+        return _lookup(fitted(self, "user_ids", _FIT_FIRST).user_ids, user_ids, "user")
 
     def item_index(self, movie_ids):
         """Rows of ``movie_ids``; KeyError naming the first unknown id."""
-        return _lookup(self.item_ids, movie_ids, "movie")
+        return _lookup(fitted(self, "item_ids", _FIT_FIRST).item_ids, movie_ids, "movie")
 
     def transform(self, ratings):
         """``(users, items)`` index arrays for the rows of a ratings frame."""
+        fitted(self, "user_ids", _FIT_FIRST)
+        require_columns(ratings, ["userId", "movieId"], "ratings")
         return (self.user_index(ratings["userId"].to_numpy()),
                 self.item_index(ratings["movieId"].to_numpy()))
 
     def to_dict(self):
+        fitted(self, "user_ids", _FIT_FIRST)
         return {"user_ids": self.user_ids.tolist(), "item_ids": self.item_ids.tolist()}
 
     @classmethod

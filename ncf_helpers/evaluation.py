@@ -1,101 +1,98 @@
 """Honest evaluation: train on train, choose on validation, score test once.
 
-Two protocols, one per set-up of :mod:`ncf_helpers.prepare`:
+One protocol object per task of the series, and one function that trains and scores
+any model under either of them:
 
-* rating prediction (:func:`train_rating_model`, :func:`rating_scores`,
-  :func:`results_table`): RMSE and MAE of predicted star ratings;
-* top-K ranking (:class:`RankingProtocol`, :func:`train_ranking_model`): HR@K
-  and NDCG@K of the held-out item, ranked among 99 sampled unrated items
-  ("sampled") and among *every* unrated item ("full").
+* :class:`RatingProtocol` -- rating prediction on a random split: RMSE and MAE of
+  predicted stars; early stopping on validation RMSE.
+* :class:`RankingProtocol` -- top-K ranking with leave-last-out: HR@K and NDCG@K of the
+  held-out item, ranked among 99 sampled unrated items ("sampled") and among *every*
+  unrated item ("full"); early stopping on validation sampled HR@K.
+* :func:`train_and_score` trains a freshly built, seeded model under a protocol and
+  scores its best-validation weights on validation and, once, on test;
+  :func:`score_baseline` does the same for any fitted scorer. :func:`results_table`
+  and :func:`seed_summary` put the :class:`Result` objects side by side.
 
-Plus small helpers for looking inside a model: :func:`pca_2d`,
-:func:`primary_genre`, :func:`top_rated`.
+Plus small helpers for looking inside a model: :func:`pca_2d`, :func:`primary_genre`,
+:func:`top_rated`.
 """
+import time
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 
+from . import checks
 from .losses import BCEL1L2Loss, MSEL1L2Loss
-from .metrics import (full_ranking_metrics, mae, model_scorer,
-                      ranking_metrics_from_candidates, rmse, sample_candidates)
+from .metrics import (full_ranking_metrics, mae, model_scorer, ranking_metrics_from_candidates,
+                      rmse, rmse_metric, sample_candidates, sampled_hit_rate_metric)
 from .sampling import NegativeSampler
-from .training import fit, rmse_metric
+from .training import fit
 
 __all__ = [
-    "train_rating_model",
-    "rating_scores",
-    "results_table",
+    "RatingProtocol",
     "RankingProtocol",
-    "train_ranking_model",
+    "Result",
+    "train_and_score",
+    "score_baseline",
+    "results_table",
+    "seed_summary",
     "metric_ranks",
     "pca_2d",
     "primary_genre",
     "top_rated",
 ]
 
+PARTS = ("val", "test")
 
-# ---------------------------------------------------------------------------
-# rating prediction
-# ---------------------------------------------------------------------------
-def train_rating_model(model, split, l2_weight=0.0, **fit_kwargs):
-    """Fit a rating model on ``split.train``, early-stopping on validation RMSE.
 
-    Parameters
+def _split_arrays(split):
+    if not hasattr(split, "arrays") or not hasattr(split, "encoder"):
+        raise TypeError(f"split must be a PreparedSplit (e.g. from seed_split or "
+                        f"last_item_split), got {type(split).__name__}")
+    return [split.arrays(part) for part in ("train", "val", "test")]
+
+
+class RatingProtocol:
+    """Rating prediction: RMSE and MAE of predicted stars on a :class:`PreparedSplit`.
+
+    Attributes
     ----------
-    model : RecModel
-        A rating model (``"bounded"`` or ``"linear"`` head).
-    split : PreparedSplit
-        E.g. :func:`ncf_helpers.prepare.seed_split`. The test part is not touched.
-    l2_weight : float, default 0.0
-        Weight of the squared-L2 penalty of :class:`MSEL1L2Loss`.
-    **fit_kwargs
-        Passed to :func:`ncf_helpers.training.fit` (epochs, batch_size, lr, ...).
-
-    Returns
-    -------
-    pandas.DataFrame
-        The :func:`fit` history; ``model`` holds its best-validation weights.
+    train, val, test : tuple of numpy.ndarray
+        ``(users, items, ratings)`` of each part.
+    n_users, n_items : int
     """
-    val_metric = rmse_metric(*split.arrays("val"))
-    loss = MSEL1L2Loss(model, l2_weight=l2_weight)
-    return fit(model, split.arrays("train"), val_metric, loss, mode="min", **fit_kwargs)
+
+    mode = "min"
+
+    def __init__(self, split):
+        self.train, self.val, self.test = _split_arrays(split)
+        self.n_users, self.n_items = split.encoder.n_users, split.encoder.n_items
+
+    def val_metric(self):
+        """A :func:`fit` metric: RMSE on the validation ratings (lower is better)."""
+        return rmse_metric(*self.val)
+
+    def loss(self, model, l1_weight=0.0, l2_weight=0.0):
+        """MSE plus the L1/L2 penalty on the embedding rows a batch uses."""
+        return MSEL1L2Loss(model, l1_weight, l2_weight)
+
+    def fit_defaults(self):
+        """Extra :func:`fit` arguments this task needs (none for ratings)."""
+        return {}
+
+    def targets(self):
+        """What the model is trained on: the train ratings."""
+        return self.train
+
+    def evaluate(self, score_fn, part="test"):
+        """``{"RMSE", "MAE"}`` of ``score_fn`` on the ``"val"`` or ``"test"`` ratings."""
+        users, items, ratings = getattr(self, checks.one_of(part, PARTS, "part"))
+        predictions = np.asarray(score_fn(users, items), dtype=np.float64)
+        return {"RMSE": rmse(ratings, predictions), "MAE": mae(ratings, predictions)}
 
 
-def rating_scores(predict_fn, users, items, ratings):
-    """RMSE and MAE of ``predict_fn(users, items)`` against true ``ratings``.
-
-    ``predict_fn`` is any scorer: a fitted baseline or ``model_scorer(model)``.
-
-    Returns
-    -------
-    dict
-        ``{"RMSE": float, "MAE": float}``.
-    """
-    predictions = np.asarray(predict_fn(users, items), dtype=np.float64)
-    return {"RMSE": rmse(ratings, predictions), "MAE": mae(ratings, predictions)}
-
-
-def results_table(results, sort_by, ascending=True):
-    """One row per model from ``{model name: {metric: value}}``, sorted by ``sort_by``.
-
-    Raises
-    ------
-    ValueError
-        If ``results`` is empty or ``sort_by`` is not one of its metrics.
-    """
-    if not results:
-        raise ValueError("results is empty: there is no model to tabulate")
-    table = pd.DataFrame.from_dict(results, orient="index")
-    if sort_by not in table.columns:
-        raise ValueError(f"sort_by={sort_by!r} is not a metric; choose from {list(table.columns)}")
-    table.index.name = "model"
-    return table.sort_values(sort_by, ascending=ascending)
-
-
-# ---------------------------------------------------------------------------
-# top-K ranking
-# ---------------------------------------------------------------------------
 @dataclass
 class RankingProtocol:
     """Everything a leave-last-out ranking evaluation shares across models.
@@ -122,90 +119,207 @@ class RankingProtocol:
     val_candidates: np.ndarray
     test_candidates: np.ndarray
     k: int = 10
+    mode = "max"
 
     @classmethod
     def from_split(cls, split, n_negatives=99, k=10, seed=0):
         """Draw validation and test candidates from a leave-last-out ``split``.
 
-        Validation negatives avoid the user's train items; test negatives avoid
-        train *and* validation items (everything the user rated before the test
-        item). ``seed`` seeds the test draw and ``seed + 1`` the validation draw.
+        Validation negatives avoid the user's train items; test negatives avoid train
+        *and* validation items (everything the user rated before the test item).
+        ``seed`` seeds the test draw and ``seed + 1`` the validation draw.
         """
-        train, val, test = (split.arrays(p) for p in ("train", "val", "test"))
+        train, val, test = _split_arrays(split)
+        k = checks.positive_int(k, "k")
         n_users, n_items = split.encoder.n_users, split.encoder.n_items
         val_candidates = sample_candidates(val[0], val[1], train[0], train[1], n_items,
                                            n_negatives=n_negatives, seed=seed + 1)
-        known_u, known_i = cls._known(train, val)
+        known_u, known_i = np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]])
         test_candidates = sample_candidates(test[0], test[1], known_u, known_i, n_items,
                                             n_negatives=n_negatives, seed=seed)
         return cls(train, val, test, n_users, n_items, val_candidates, test_candidates, k)
 
-    @staticmethod
-    def _known(train, val):
-        return np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]])
+    def val_metric(self):
+        """A :func:`fit` metric: sampled HR@K on the validation items (higher is better)."""
+        return sampled_hit_rate_metric(self.val[0], self.val_candidates, self.k)
 
-    def positives(self):
-        """Train pairs as implicit feedback: ``(users, items, ones)``."""
+    def loss(self, model, l1_weight=0.0, l2_weight=0.0):
+        """Binary cross entropy on logits plus the L1/L2 penalty."""
+        return BCEL1L2Loss(model, l1_weight, l2_weight)
+
+    def fit_defaults(self):
+        """Fresh uniformly drawn negatives, 4 per positive, each epoch."""
+        return {"sampler": NegativeSampler(self.train[0], self.train[1], self.n_items),
+                "negative_samples_ratio": 4}
+
+    def targets(self):
+        """Every train rating as a positive: ``(users, items, ones)``."""
         users, items, _ = self.train
         return users, items, np.ones(len(users), dtype=np.float32)
 
-    def val_metric(self):
-        """A :func:`fit` metric: sampled HR@K on the validation items (``mode="max"``)."""
-        users = self.val[0]
+    def evaluate(self, score_fn, part="test"):
+        """Sampled and full HR@K and NDCG@K on the ``"val"`` or ``"test"`` items.
 
-        def metric(model):
-            return ranking_metrics_from_candidates(model_scorer(model), users,
-                                                   self.val_candidates, self.k)["hit_rate"]
-        metric.__name__ = f"hr{self.k}"
-        return metric
-
-    def evaluate(self, score_fn):
-        """Sampled and full HR@K and NDCG@K on the test items.
-
-        Full ranking candidates are all items the user has not rated in train or
-        validation.
-
-        Returns
-        -------
-        dict
-            ``sampled HR``, ``sampled NDCG``, ``full HR``, ``full NDCG``.
+        Full ranking candidates are every item the user had not rated before the
+        held-out one (train for validation; train and validation for test).
         """
-        users, items, _ = self.test
-        sampled = ranking_metrics_from_candidates(score_fn, users, self.test_candidates, self.k)
-        known_u, known_i = self._known(self.train, self.val)
+        users, items, _ = getattr(self, checks.one_of(part, PARTS, "part"))
+        candidates = self.val_candidates if part == "val" else self.test_candidates
+        known = [self.train] if part == "val" else [self.train, self.val]
+        known_u = np.concatenate([p[0] for p in known])
+        known_i = np.concatenate([p[1] for p in known])
+        sampled = ranking_metrics_from_candidates(score_fn, users, candidates, self.k)
         full = full_ranking_metrics(score_fn, users, items, known_u, known_i, self.n_items,
                                     k=self.k)
         return {"sampled HR": sampled["hit_rate"], "sampled NDCG": sampled["ndcg"],
                 "full HR": full["hit_rate"], "full NDCG": full["ndcg"]}
 
 
-def train_ranking_model(model, protocol, negative_samples_ratio=4, l2_weight=0.0,
-                        **fit_kwargs):
-    """Fit a ``head="logits"`` model on implicit feedback with cross entropy.
+@dataclass
+class Result:
+    """One trained (or baseline) model, scored on validation and test.
 
-    All train ratings are positives (label 1); each epoch adds
-    ``negative_samples_ratio`` fresh uniformly sampled unrated items per positive
-    (label 0). Early stopping and the kept weights follow the validation sampled HR@K.
+    Attributes
+    ----------
+    name : str
+    model : RecModel or None
+        The model with its best-validation weights (``None`` for a baseline).
+    history : pandas.DataFrame or None
+        The :func:`~ncf_helpers.training.fit` history, one row per epoch.
+    val, test : dict
+        Metrics of the kept weights on validation and on test.
+    best_epoch : int or None
+    seconds : float
+        Wall time of training and scoring.
+    seed : int or None
+    """
+
+    name: str
+    model: object
+    history: pd.DataFrame | None
+    val: dict
+    test: dict
+    best_epoch: int | None
+    seconds: float
+    seed: int | None = None
+
+    def row(self):
+        """This result as a flat dict for :func:`results_table`."""
+        return {**{f"test {k}": v for k, v in self.test.items()},
+                **{f"val {k}": v for k, v in self.val.items()},
+                "best epoch": self.best_epoch, "seconds": self.seconds}
+
+
+def _check_protocol(protocol):
+    if not isinstance(protocol, (RatingProtocol, RankingProtocol)):
+        raise TypeError(f"protocol must be a RatingProtocol or RankingProtocol, "
+                        f"got {type(protocol).__name__}")
+    return protocol
+
+
+def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_weight=0.0,
+                    loss_fn=None, **fit_kwargs):
+    """Build a model from ``seed``, train it under ``protocol``, score it once.
+
+    Parameters
+    ----------
+    name : str
+        Label of the run in tables and plots.
+    make_model : callable
+        ``make_model() -> RecModel``, e.g. ``lambda: NeuMF(n_users, n_items)``.
+        Torch's generator is seeded with ``seed`` just before the call, so the initial
+        weights -- and, through :func:`fit`, the batch order and the negatives --
+        follow ``seed``: two runs that differ only in a setting differ only there.
+    protocol : RatingProtocol or RankingProtocol
+    seed : int, default 42
+    l1_weight, l2_weight : float, default 0.0
+        Penalty weights of the protocol's loss (ignored when ``loss_fn`` is given).
+    loss_fn : callable, optional
+        ``loss_fn(model) -> RegularizedLoss``, to replace the protocol's loss.
+    **fit_kwargs
+        Passed to :func:`~ncf_helpers.training.fit` (``epochs``, ``batch_size``,
+        ``lr``, ``patience``, ``optimizer``, ``scheduler``, ...).
 
     Returns
     -------
-    pandas.DataFrame
-        The :func:`fit` history.
+    Result
+        Validation and test metrics of the best-validation weights.
     """
-    if getattr(model, "head", None) not in ("logits", "linear"):
-        raise ValueError("a ranking model needs head='logits' (BCE works on raw scores)")
-    users, items, _ = protocol.train
-    sampler = NegativeSampler(users, items, protocol.n_items)
-    loss = BCEL1L2Loss(model, l2_weight=l2_weight)
-    return fit(model, protocol.positives(), protocol.val_metric(), loss, mode="max",
-               sampler=sampler, negative_samples_ratio=negative_samples_ratio, **fit_kwargs)
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    checks.callable_arg(make_model, "make_model", "pass a function that builds a fresh model, "
+                        "e.g. lambda: GMF(n_users, n_items)")
+    _check_protocol(protocol)
+    seed = checks.non_negative_int(seed, "seed")
+    for key in ("train", "val_metric", "mode", "seed"):
+        if key in fit_kwargs:
+            raise TypeError(f"train_and_score sets {key!r} itself; call fit for another one")
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    model = make_model()
+    if isinstance(protocol, RankingProtocol) and getattr(model, "head", None) not in (
+            "logits", "linear"):
+        raise ValueError(f"{name}: a ranking model needs head='logits' (cross entropy works "
+                         f"on raw scores), got head={getattr(model, 'head', None)!r}")
+    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
+    kwargs = {**protocol.fit_defaults(), **fit_kwargs}
+    history = fit(model, protocol.targets(), protocol.val_metric(), loss, mode=protocol.mode,
+                  seed=seed, **kwargs)
+    scorer = model_scorer(model)
+    val, test = protocol.evaluate(scorer, "val"), protocol.evaluate(scorer, "test")
+    return Result(name, model, history, val, test, int(history.attrs["best_epoch"]),
+                  time.perf_counter() - start, seed)
+
+
+def score_baseline(name, score_fn, protocol):
+    """A :class:`Result` for a fitted baseline (or any scorer), on validation and test."""
+    checks.callable_arg(score_fn, "score_fn")
+    _check_protocol(protocol)
+    start = time.perf_counter()
+    val, test = protocol.evaluate(score_fn, "val"), protocol.evaluate(score_fn, "test")
+    return Result(name, None, None, val, test, None, time.perf_counter() - start)
+
+
+def _results(results):
+    results = list(results)
+    if not results or not all(isinstance(r, Result) for r in results):
+        raise ValueError("expected a non-empty sequence of Result objects "
+                         "(from train_and_score or score_baseline)")
+    return results
+
+
+def results_table(results, sort_by=None, ascending=True):
+    """One row per :class:`Result`, indexed by its name.
+
+    Columns: ``test <metric>`` for each test metric, ``val <metric>``, ``best epoch``
+    and ``seconds``; sorted by ``sort_by`` if given.
+    """
+    table = pd.DataFrame([r.row() for r in _results(results)],
+                         index=pd.Index([r.name for r in results], name="model"))
+    if sort_by is not None:
+        checks.one_of(sort_by, list(table.columns), "sort_by")
+        table = table.sort_values(sort_by, ascending=ascending)
+    return table
+
+
+def seed_summary(results, column="test RMSE"):
+    """Mean, standard deviation and count of ``column`` per result name.
+
+    Train the same configuration with several seeds under one name; the ``std`` is the
+    seed-to-seed spread, the yardstick for calling a difference between names noise.
+    """
+    table = results_table(results)
+    checks.one_of(column, list(table.columns), "column")
+    grouped = table.groupby(level="model", sort=False)[column]
+    return pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1),
+                         "n": grouped.size()})
 
 
 def metric_ranks(table, columns):
     """Rank of each model (1 = best, higher metric is better) under each column."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise ValueError(f"columns {missing} are not in the table")
+        raise ValueError(f"columns {missing} are not in the table; it has {list(table.columns)}")
     return table[list(columns)].rank(ascending=False, method="min").astype(int)
 
 

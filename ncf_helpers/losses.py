@@ -4,13 +4,13 @@ Every loss is called as ``loss_fn(pred, target, users, items)`` so training
 code can swap one for another. ``users`` and ``items`` are the batch indices
 the penalty needs (see :meth:`ncf_helpers.models.RecModel.penalty`).
 """
-import math
-import numbers
 import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .checks import finite_number
 
 __all__ = [
     "check_shapes",
@@ -34,13 +34,6 @@ def check_shapes(pred, target):
             f"{tuple(target.shape)}: squeeze the model output (this is the seed's "
             "broadcast bug: mse_loss would compare every prediction with every target)"
         )
-
-
-def _check_weight(value, name):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or value < 0):
-        raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
-    return float(value)
 
 
 class RegularizedLoss(nn.Module):
@@ -69,8 +62,8 @@ class RegularizedLoss(nn.Module):
         # Kept out of the module tree so the loss's state_dict and parameters()
         # do not duplicate the model's weights.
         object.__setattr__(self, "model", model)
-        self.l1_weight = _check_weight(l1_weight, "l1_weight")
-        self.l2_weight = _check_weight(l2_weight, "l2_weight")
+        self.l1_weight = finite_number(l1_weight, "l1_weight", minimum=0)
+        self.l2_weight = finite_number(l2_weight, "l2_weight", minimum=0)
 
     def data_loss(self, pred, target):  # pragma: no cover - abstract
         """Unregularised loss, a scalar."""
@@ -121,8 +114,17 @@ class BCEL1L2Loss(RegularizedLoss):
 
     For implicit feedback: ``pred`` are raw scores (a model with
     ``head="logits"``), ``target`` are labels in ``[0, 1]`` (1 = interacted,
-    0 = sampled negative).
+    0 = sampled negative). A model whose head bounds its outputs (``"bounded"``,
+    ``"relu"``) is refused: ratings in [1, 5] are not logits.
     """
+
+    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
+        head = getattr(model, "head", "logits")
+        if head not in ("logits", "linear"):
+            raise ValueError(f"BCEL1L2Loss needs a model with head='logits' (raw scores), but "
+                             f"this {type(model).__name__} has head={head!r}, whose outputs "
+                             "are not logits; build it with head='logits', or use MSEL1L2Loss")
+        super().__init__(model, l1_weight, l2_weight)
 
     def data_loss(self, pred, target):
         check_shapes(pred, target)

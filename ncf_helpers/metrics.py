@@ -24,6 +24,7 @@ arrays of equal length and returning one float per pair, higher meaning better.
 """
 import numpy as np
 
+from .checks import callable_arg, finite_array, index_array, positive_int, same_length, scores_array
 from .sampling import NegativeSampler
 
 __all__ = [
@@ -35,76 +36,34 @@ __all__ = [
     "sampled_ranking_metrics",
     "full_ranking_metrics",
     "model_scorer",
+    "rmse_metric",
+    "sampled_auc_metric",
+    "sampled_hit_rate_metric",
 ]
 
 
 # ---------------------------------------------------------------------------
-# validation helpers (shared with baselines.py and recommend.py)
+# helpers
 # ---------------------------------------------------------------------------
-def _as_index_array(values, name, n=None, error=ValueError):
-    """Return ``values`` as a 1-D int64 array of indices in ``[0, n)``.
-
-    Out-of-range indices raise ``error`` (ValueError by default), naming ``name``
-    and the first offending value.
-    """
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{name} must hold integer indices, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.size:
-        bad = (arr < 0) if n is None else (arr < 0) | (arr >= n)
-        if bad.any():
-            limit = "non-negative" if n is None else f"in [0, {n})"
-            raise error(f"{name} must be {limit}; found {arr[bad][0]}")
-    return arr
-
-
-def _check_count(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_same_length(**arrays):
-    lengths = {name: len(a) for name, a in arrays.items()}
-    if len(set(lengths.values())) > 1:
-        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
-        raise ValueError(f"arrays must have the same length: {described}")
-
-
 def _sorted_unique(values):
     """``np.unique`` for int arrays via a plain sort (faster than its hash path)."""
     values = np.sort(values)
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
 
 
-def _call_scorer(score_fn, users, items):
-    """Score (user, item) pairs and check the scorer kept its side of the contract."""
-    scores = np.asarray(score_fn(users, items), dtype=np.float64)
-    if scores.shape != users.shape:
-        raise ValueError(
-            f"score_fn returned shape {scores.shape} for {len(users)} (user, item) pairs; "
-            "it must return one score per pair"
-        )
-    if not np.isfinite(scores).all():
-        raise ValueError("score_fn returned NaN or infinite scores")
-    return scores
+def _score(score_fn, users, items):
+    """Scores of (user, item) pairs, checked to be one finite float per pair."""
+    return scores_array(score_fn(users, items), len(users))
 
 
 # ---------------------------------------------------------------------------
 # rating error
 # ---------------------------------------------------------------------------
 def _check_ratings(y_true, y_pred):
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
-    _check_same_length(y_true=y_true, y_pred=y_pred)
-    if y_true.size == 0:
+    y_true = finite_array(np.ravel(y_true), "y_true")
+    y_pred = finite_array(np.ravel(y_pred), "y_pred")
+    if not same_length(y_true=y_true, y_pred=y_pred):
         raise ValueError("y_true and y_pred are empty")
-    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
     return y_true, y_pred
 
 
@@ -161,10 +120,10 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
         groups) and ``n_users`` (the number of groups). See the module docstring
         for the definitions.
     """
-    k = _check_count(k, "k")
-    ranks = _as_index_array(ranks, "ranks")
-    groups = np.asarray(groups).ravel()
-    _check_same_length(ranks=ranks, groups=groups)
+    k = positive_int(k, "k")
+    ranks = index_array(ranks, "ranks")
+    groups = np.ravel(groups)
+    same_length(ranks=ranks, groups=groups)
     if ranks.size == 0:
         raise ValueError("no ranks given: there is nothing to evaluate")
     _, group = np.unique(groups, return_inverse=True)
@@ -205,9 +164,9 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
 # sampled protocol (NCF: 1 held-out item + 99 sampled negatives)
 # ---------------------------------------------------------------------------
 def _check_pairs(users, items, n_items, prefix):
-    users = _as_index_array(users, f"{prefix}_users")
-    items = _as_index_array(items, f"{prefix}_items", n_items)
-    _check_same_length(**{f"{prefix}_users": users, f"{prefix}_items": items})
+    users = index_array(users, f"{prefix}_users")
+    items = index_array(items, f"{prefix}_items", n_items)
+    same_length(**{f"{prefix}_users": users, f"{prefix}_items": items})
     return users, items
 
 
@@ -242,8 +201,8 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     ValueError
         If a test user has fewer than ``n_negatives`` unrated items.
     """
-    n_items = _check_count(n_items, "n_items")
-    n_negatives = _check_count(n_negatives, "n_negatives")
+    n_items = positive_int(n_items, "n_items")
+    n_negatives = positive_int(n_negatives, "n_negatives")
     test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
     train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
     if test_users.size == 0:
@@ -319,17 +278,17 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     dict
         ``hit_rate`` and ``ndcg`` (means over test pairs) and ``n_test``.
     """
-    k = _check_count(k, "k")
-    test_users = _as_index_array(test_users, "test_users")
+    k = positive_int(k, "k")
+    test_users = index_array(test_users, "test_users")
     candidates = np.asarray(candidates)
     if candidates.ndim != 2 or candidates.shape[1] < 2:
         raise ValueError(
             f"candidates must have shape (n_test, 1 + n_negatives), got {candidates.shape}"
         )
-    _check_same_length(test_users=test_users, candidates=candidates)
-    flat_items = _as_index_array(candidates.ravel(), "candidates")
+    same_length(test_users=test_users, candidates=candidates)
+    flat_items = index_array(candidates.ravel(), "candidates")
     users = np.repeat(test_users, candidates.shape[1])
-    scores = _call_scorer(score_fn, users, flat_items).reshape(candidates.shape)
+    scores = _score(score_fn, users, flat_items).reshape(candidates.shape)
 
     # Pessimistic rank: every negative scoring at least as high is ranked above.
     ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
@@ -387,9 +346,9 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
         ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test
         users) and ``n_users``.
     """
-    n_items = _check_count(n_items, "n_items")
-    k = _check_count(k, "k")
-    chunk_size = _check_count(chunk_size, "chunk_size")
+    n_items = positive_int(n_items, "n_items")
+    k = positive_int(k, "k")
+    chunk_size = positive_int(chunk_size, "chunk_size")
     test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
     train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
     if test_users.size == 0:
@@ -409,7 +368,7 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         row_of[chunk] = np.arange(len(chunk))
-        scores = _call_scorer(score_fn, np.repeat(chunk, n_items),
+        scores = _score(score_fn, np.repeat(chunk, n_items),
                               np.tile(all_items, len(chunk))).reshape(len(chunk), n_items)
 
         # The chunk's pairs lie in one slice of each user-sorted split; the train
@@ -466,15 +425,15 @@ def model_scorer(model, batch_size=65536, device=None):
     """
     import torch
 
-    batch_size = _check_count(batch_size, "batch_size")
+    batch_size = positive_int(batch_size, "batch_size")
     if device is None:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
 
     def score_fn(users, items):
-        users = _as_index_array(users, "users")
-        items = _as_index_array(items, "items")
-        _check_same_length(users=users, items=items)
+        users = index_array(users, "users")
+        items = index_array(items, "items")
+        same_length(users=users, items=items)
         was_training = model.training
         model.eval()
         out = []

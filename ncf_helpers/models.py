@@ -1,32 +1,41 @@
-"""Recommender models: the seed's NCF and MLP, plus GMF, NeuMF and biased MF.
+"""Recommender models: the original notebook's two variants, GMF, NeuMF and biased MF.
 
+Notebook 05 writes each of these in the open and checks it against this module.
 Every model is a :class:`RecModel` and shares one contract:
 
-* ``model(users, items)`` takes two 1-D integer tensors of 0-based user and
-  item indices, shape ``(B,)``, and returns a float tensor of shape ``(B,)``.
-  Never ``(B, 1)``: a trailing singleton dimension is what made the seed's
+* ``model(users, items)`` takes two 1-D integer tensors of 0-based user and item
+  indices, shape ``(B,)``, and returns a float tensor of shape ``(B,)``. Never
+  ``(B, 1)``: a trailing singleton dimension is what made the original notebook's
   ``mse_loss`` broadcast to a ``(B, B)`` matrix.
-* ``model.penalty(users, items, p)`` is the L1 (``p=1``) or squared L2
-  (``p=2``) regularisation term for one batch (see :meth:`RecModel.penalty`).
-* ``model.config`` is a dict of constructor arguments such that
-  ``type(model)(**model.config)`` rebuilds the same architecture;
-  :func:`build_model` does the same from a class name, for checkpoints.
+* ``model.penalty(users, items, p)`` is the L1 (``p=1``) or squared L2 (``p=2``)
+  regularisation term for one batch (see :meth:`RecModel.penalty`).
+* ``model.config`` holds the constructor arguments: ``type(model)(**model.config)``
+  rebuilds the same architecture, and :func:`build_model` does so from a class name.
+
+One naming scheme: ``user_embedding`` / ``item_embedding`` (GMF and MLP towers of
+NeuMF: ``gmf_user``, ``gmf_item``, ``mlp_user``, ``mlp_item``), ``tower`` (the
+``Linear + ReLU`` layers), ``output`` (the final ``Linear(., 1)``), and
+``user_bias`` / ``item_bias`` / ``global_bias``. ``layers`` always lists the widths
+of the hidden layers, except in :class:`MLP`'s dict, which keeps the original's
+convention (``layers[0]`` is the input width).
 
 The output head is chosen with ``head=``:
 
 * ``"bounded"`` -- ``low + (high - low) * sigmoid(x)``: predictions always lie
   inside ``rating_range``. The default for rating models.
-* ``"relu"`` -- the seed's ``ReLU`` on the affine output. Non-negative, but a
+* ``"relu"`` -- the original's ``ReLU`` on the affine output. Non-negative, but a
   unit whose input goes negative gets zero gradient and can "die" at 0.
-* ``"logits"`` (alias ``"linear"``) -- the raw score, for
-  ``BCEWithLogits`` on implicit feedback or an unbounded rating regression.
-"""
-import math
-import numbers
+* ``"logits"`` (alias ``"linear"``) -- the raw score, for ``BCEWithLogits`` on
+  implicit feedback or an unbounded rating regression.
 
+Index ranges are checked where data enters (``fit``, ``predict``, the scorers), once
+per call; ``forward`` checks only dtype and shape, which costs no device sync.
+"""
 import numpy as np
 import torch
 from torch import nn
+
+from . import checks
 
 __all__ = [
     "VALID_HEADS",
@@ -50,57 +59,24 @@ VALID_HEADS = ("bounded", "relu", "logits", "linear")
 EMBEDDING_INIT_STD = 0.05
 
 
-# --------------------------------------------------------------------------
-# Argument validation
-# --------------------------------------------------------------------------
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_layers(value, name):
+def _layers(value, name="layers"):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}")
-    layers = [_check_positive_int(v, f"{name}[{k}]") for k, v in enumerate(value)]
-    return layers
+    return [checks.positive_int(v, f"{name}[{k}]") for k, v in enumerate(value)]
 
 
-def _check_dropout(value, name="dropout"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_finite(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _check_head(head):
-    if head not in VALID_HEADS:
-        raise ValueError(f"head must be one of {VALID_HEADS}, got {head!r}")
-    return head
-
-
-def _check_rating_range(rating_range):
+def _rating_range(rating_range):
     try:
         low, high = rating_range
     except (TypeError, ValueError):
-        raise ValueError(
-            f"rating_range must be a pair (low, high), got {rating_range!r}"
-        ) from None
-    low = _check_finite(low, "rating_range[0]")
-    high = _check_finite(high, "rating_range[1]")
+        raise ValueError(f"rating_range must be a pair (low, high), got {rating_range!r}") from None
+    low = checks.finite_number(low, "rating_range[0]")
+    high = checks.finite_number(high, "rating_range[1]")
     if not low < high:
         raise ValueError(f"rating_range must satisfy low < high, got {rating_range!r}")
     return (low, high)
 
 
-# --------------------------------------------------------------------------
-# Output head
-# --------------------------------------------------------------------------
 def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
     """Map raw model scores to predictions.
 
@@ -109,8 +85,8 @@ def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
     x : torch.Tensor
         Raw scores (the affine output), any shape.
     head : {"bounded", "relu", "logits", "linear"}
-        ``"bounded"``: ``low + (high - low) * sigmoid(x)``; ``"relu"``:
-        ``relu(x)``, the seed's head; ``"logits"``/``"linear"``: ``x`` unchanged.
+        ``"bounded"``: ``low + (high - low) * sigmoid(x)``; ``"relu"``: ``relu(x)``,
+        the original's head; ``"logits"``/``"linear"``: ``x`` unchanged.
     rating_range : tuple of float
         ``(low, high)`` for the bounded head; ignored by the others.
 
@@ -119,7 +95,7 @@ def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
     torch.Tensor
         Same shape as ``x``.
     """
-    _check_head(head)
+    checks.one_of(head, VALID_HEADS, "head")
     if head == "bounded":
         low, high = rating_range
         return low + (high - low) * torch.sigmoid(x)
@@ -129,7 +105,7 @@ def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
 
 
 def _tower(in_dim, sizes, dropout):
-    """Linear + ReLU (+ Dropout) for each size in ``sizes``."""
+    """``Linear + ReLU`` (+ ``Dropout``) for each width in ``sizes``."""
     layers = []
     for size in sizes:
         layers += [nn.Linear(in_dim, size), nn.ReLU()]
@@ -145,31 +121,27 @@ def _embedding(n, dim, std=EMBEDDING_INIT_STD):
     return emb
 
 
-def _bias_embedding(n):
+def _bias(n):
     emb = nn.Embedding(n, 1)
     nn.init.zeros_(emb.weight)
     return emb
 
 
-# --------------------------------------------------------------------------
-# Base class
-# --------------------------------------------------------------------------
 class RecModel(nn.Module):
-    """Base class: input validation, output head, penalty, config.
+    """Base class: output head, penalty, config.
 
     Subclasses call ``super().__init__``, set ``self.config`` and implement
-    :meth:`score` (raw scores of shape ``(B,)``) and
-    :meth:`item_embedding_matrix`. They list the embedding tables indexed by
-    user and by item in ``_user_tables`` / ``_item_tables`` so that
-    :meth:`penalty` can regularise only the rows a batch used.
+    :meth:`score` (raw scores of shape ``(B,)``) and :meth:`item_embedding_matrix`.
+    They list the embedding tables indexed by user and by item in ``_user_tables`` /
+    ``_item_tables`` so that :meth:`penalty` regularises only the rows a batch used.
     """
 
     def __init__(self, n_users, n_items, head="bounded", rating_range=(1.0, 5.0)):
         super().__init__()
-        self.n_users = _check_positive_int(n_users, "n_users")
-        self.n_items = _check_positive_int(n_items, "n_items")
-        self.head = _check_head(head)
-        self.rating_range = _check_rating_range(rating_range)
+        self.n_users = checks.positive_int(n_users, "n_users")
+        self.n_items = checks.positive_int(n_items, "n_items")
+        self.head = checks.one_of(head, VALID_HEADS, "head")
+        self.rating_range = _rating_range(rating_range)
         self._user_tables = []
         self._item_tables = []
 
@@ -179,15 +151,34 @@ class RecModel(nn.Module):
         Parameters
         ----------
         users, items : torch.Tensor of int, shape (B,)
-            Contiguous 0-based indices.
+            Contiguous 0-based indices (any integer dtype).
 
         Returns
         -------
         torch.Tensor of float, shape (B,)
         """
-        users, items = self._check_indices(users, items)
-        scores = self.score(users, items)
+        users, items = self._as_indices(users, "users"), self._as_indices(items, "items")
+        if users.shape != items.shape:
+            raise ValueError(f"users and items must have the same shape, got "
+                             f"{tuple(users.shape)} and {tuple(items.shape)}")
+        try:
+            scores = self.score(users, items)
+        except IndexError:
+            # Only on the error path: name the bad index instead of torch's "index out of range".
+            checks.index_tensor(users, "users", self.n_users)
+            checks.index_tensor(items, "items", self.n_items)
+            raise
         return apply_head(scores, self.head, self.rating_range)
+
+    @staticmethod
+    def _as_indices(idx, name):
+        # dtype and shape only: a range check here would sync the device every batch.
+        idx = torch.as_tensor(idx)
+        if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
+            raise TypeError(f"{name} must hold integer indices, got dtype {idx.dtype}")
+        if idx.ndim != 1:
+            raise ValueError(f"{name} must be 1-D of shape (B,), got shape {tuple(idx.shape)}")
+        return idx if idx.dtype == torch.long else idx.long()
 
     def score(self, users, items):  # pragma: no cover - abstract
         """Raw score before the head, shape ``(B,)``."""
@@ -197,52 +188,19 @@ class RecModel(nn.Module):
         """The ``(n_items, d)`` item matrix used by :func:`item_embeddings`."""
         raise NotImplementedError
 
-    def _check_indices(self, users, items):
-        device = next(self.parameters()).device
-        checked = []
-        for name, idx, size in (("user", users, self.n_users), ("item", items, self.n_items)):
-            idx = torch.as_tensor(idx, device=device)
-            if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex():
-                raise TypeError(f"{name} indices must be integers, got dtype {idx.dtype}")
-            if idx.ndim != 1:
-                raise ValueError(
-                    f"{name} indices must be 1-D of shape (B,), got shape {tuple(idx.shape)}"
-                )
-            if idx.numel():
-                lo, hi = (int(v) for v in torch.aminmax(idx))
-                bad = lo if lo < 0 else hi if hi >= size else None
-                if bad is not None:
-                    raise IndexError(
-                        f"{name} index {bad} is out of range for {size} {name}s "
-                        f"(valid indices are 0..{size - 1})"
-                    )
-            checked.append(idx)
-        users, items = checked
-        if len(users) != len(items):
-            raise ValueError(
-                f"users and items must have the same length, got {len(users)} and {len(items)}"
-            )
-        return users, items
-
     def penalty(self, users, items, p=2):
         """L1 or squared-L2 regularisation term for one batch.
 
-        ``|w|`` (``p=1``) or ``w**2`` (``p=2``, squared, not the norm) summed over
-        the embedding rows each sample used (every user-indexed table, latent
-        factors and biases, at ``users``; every item-indexed table at ``items``)
-        and **averaged over the batch**, like the data loss.
+        ``|w|`` (``p=1``) or ``w**2`` (``p=2``, squared, not the norm) summed over the
+        embedding rows each sample used (every user-indexed table, latent factors and
+        biases, at ``users``; every item-indexed table at ``items``) and **averaged
+        over the batch**, like the data loss.
 
         This is per-sample SGD matrix factorisation: a user in three samples is
-        penalised three times, so frequent users and items are regularised more,
-        and rows the batch did not touch get no gradient. The seed penalised every
-        row of every table every batch, which shrinks rarely seen users towards 0
-        far too fast. The result does not grow with the batch size, so a weight
-        tuned at one batch size carries over to another.
-
-        The dense ``nn.Linear`` layers are shared by every sample and are not
-        included: an embedding-sized weight (e.g. 0.05) applied to them once per
-        batch squeezes the output layer to 0. Regularise them with ``fit``'s
-        ``weight_decay`` or dropout instead.
+        penalised three times, and rows the batch did not touch get no gradient. The
+        original notebook penalised every row of every table every batch, which
+        shrinks rarely seen users towards 0 far too fast. The dense layers are shared
+        by every sample and are left to ``fit``'s ``weight_decay`` or dropout.
 
         Parameters
         ----------
@@ -254,8 +212,7 @@ class RecModel(nn.Module):
         torch.Tensor
             A scalar.
         """
-        if p not in (1, 2):
-            raise ValueError(f"p must be 1 or 2, got {p!r}")
+        checks.one_of(p, (1, 2), "p")
         norm = (lambda t: t.abs().sum()) if p == 1 else (lambda t: t.pow(2).sum())
         rows = [emb.weight[users] for emb in self._user_tables]
         rows += [emb.weight[items] for emb in self._item_tables]
@@ -268,47 +225,39 @@ class RecModel(nn.Module):
         return text
 
 
-# --------------------------------------------------------------------------
-# Model variant 1: the seed's NCF (``BookModel``), with optional side features
-# --------------------------------------------------------------------------
-def _feature_buffer(features, n_features, n_rows, rows_name, arg):
+def _feature_buffer(features, n_features, n_rows, arg):
     """Validate side features; return ``(tensor or None, n_features or None)``."""
     if features is None:
         if n_features is None:
             return None, None
-        n_features = _check_positive_int(n_features, f"n_{arg}")
+        n_features = checks.positive_int(n_features, f"n_{arg}")
         return torch.zeros(n_rows, n_features), n_features
     if torch.is_tensor(features):
         features = features.detach().to("cpu", torch.float32).clone()
-    else:
-        # A copy: pandas 3 hands out read-only arrays, which torch warns about.
+    else:  # a copy: pandas 3 hands out read-only arrays, which torch warns about
         features = torch.tensor(np.array(features, dtype=np.float32))
     if features.ndim != 2 or features.shape[0] != n_rows or features.shape[1] < 1:
-        raise ValueError(
-            f"{arg} must have shape (n_{rows_name}, n_features) = ({n_rows}, m), "
-            f"got {tuple(features.shape)}"
-        )
+        raise ValueError(f"{arg} must have shape ({n_rows}, n_features), one row per "
+                         f"encoded index, got {tuple(features.shape)}")
     if not torch.isfinite(features).all():
         raise ValueError(f"{arg} contains NaN or infinite values")
     if n_features is not None and n_features != features.shape[1]:
-        raise ValueError(
-            f"n_{arg}={n_features!r} does not match {arg} with {features.shape[1]} columns"
-        )
+        raise ValueError(f"n_{arg}={n_features!r} does not match {arg} with "
+                         f"{features.shape[1]} columns")
     return features, features.shape[1]
 
 
 class NCF(RecModel):
-    """Neural collaborative filtering, model variant 1 (the seed's model).
+    """Neural collaborative filtering, model variant 1 (the original's ``BookModel``).
 
-    A user is a one-hot id vector of length ``n_users``, optionally followed
-    by ``m`` user features; a linear map sends it to a ``d``-dim latent
-    vector. Multiplying a one-hot vector by a matrix just selects a row, so
-    this is an embedding lookup plus a linear projection of the features::
+    A user is a one-hot id vector, optionally followed by ``m`` user features; a
+    linear map sends it to a ``d``-dim latent vector. A one-hot vector times a matrix
+    selects a row, so this is an embedding lookup plus a projection of the features::
 
         user_latent = user_embedding(u) + user_feature_proj(user_features[u])
 
-    Items likewise. ``concat(user_latent, item_latent)`` then goes through
-    ``Linear + ReLU`` layers, an affine ``Linear(..., 1)`` and the head.
+    Items likewise. ``concat(user_latent, item_latent)`` goes through the ``tower``
+    of ``Linear + ReLU`` layers, the ``output`` ``Linear(., 1)`` and the head.
 
     Parameters
     ----------
@@ -316,50 +265,44 @@ class NCF(RecModel):
         Number of users and items; indices run from 0.
     embedding_dim : int, default 40
         Latent dimension ``d``.
-    cf_layer_neurons : sequence of int, default (128, 128)
-        Width of each hidden layer.
+    layers : sequence of int, default (128, 128)
+        Width of each hidden layer (the original's ``cf_layer_neurons``).
+    dropout : float, default 0.0
+        Dropout after each hidden layer.
     head : {"bounded", "relu", "logits", "linear"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
     user_features, item_features : array-like of shape (n_users, m), optional
-        Side features, stored as non-trainable buffers (saved in the
-        ``state_dict``, not in ``config``).
-    dropout : float, default 0.0
-        Dropout after each hidden layer.
+        Side features in encoder order, stored as non-trainable buffers (saved in
+        the ``state_dict``, not in ``config``).
     n_user_features, n_item_features : int, optional
-        Feature counts. Inferred from the features; given alone they create
-        zero buffers of that shape, which ``load_state_dict`` then fills --
-        this is how ``NCF(**model.config)`` rebuilds a model with features.
+        Feature counts. Inferred from the features; given alone they create zero
+        buffers that ``load_state_dict`` then fills, which is how
+        ``NCF(**model.config)`` rebuilds a model with features.
     """
 
-    def __init__(self, n_users, n_items, embedding_dim=40, cf_layer_neurons=(128, 128),
+    def __init__(self, n_users, n_items, embedding_dim=40, layers=(128, 128), dropout=0.0,
                  head="bounded", rating_range=(1.0, 5.0), user_features=None,
-                 item_features=None, dropout=0.0, n_user_features=None,
-                 n_item_features=None):
+                 item_features=None, n_user_features=None, n_item_features=None):
         super().__init__(n_users, n_items, head, rating_range)
-        d = _check_positive_int(embedding_dim, "embedding_dim")
-        layers = _check_layers(cf_layer_neurons, "cf_layer_neurons")
-        dropout = _check_dropout(dropout)
+        d = checks.positive_int(embedding_dim, "embedding_dim")
+        layers = _layers(layers)
+        dropout = checks.fraction(dropout, "dropout", closed="left")
         user_features, n_user_features = _feature_buffer(
-            user_features, n_user_features, self.n_users, "users", "user_features")
+            user_features, n_user_features, self.n_users, "user_features")
         item_features, n_item_features = _feature_buffer(
-            item_features, n_item_features, self.n_items, "items", "item_features")
-        self.config = dict(
-            n_users=self.n_users, n_items=self.n_items, embedding_dim=d,
-            cf_layer_neurons=layers, head=head, rating_range=self.rating_range,
-            dropout=dropout, n_user_features=n_user_features,
-            n_item_features=n_item_features,
-        )
-
+            item_features, n_item_features, self.n_items, "item_features")
+        self.config = dict(n_users=self.n_users, n_items=self.n_items, embedding_dim=d,
+                           layers=layers, dropout=dropout, head=head,
+                           rating_range=self.rating_range, n_user_features=n_user_features,
+                           n_item_features=n_item_features)
         self.user_embedding = _embedding(self.n_users, d)
         self.item_embedding = _embedding(self.n_items, d)
         self.register_buffer("user_features", user_features)
         self.register_buffer("item_features", item_features)
-        self.user_feature_proj = (
-            nn.Linear(n_user_features, d, bias=False) if n_user_features else None)
-        self.item_feature_proj = (
-            nn.Linear(n_item_features, d, bias=False) if n_item_features else None)
-        self.cf_layers = _tower(2 * d, layers, dropout)
-        self.affine = nn.Linear(layers[-1] if layers else 2 * d, 1)
+        self.user_feature_proj = nn.Linear(n_user_features, d, bias=False) if n_user_features else None
+        self.item_feature_proj = nn.Linear(n_item_features, d, bias=False) if n_item_features else None
+        self.tower = _tower(2 * d, layers, dropout)
+        self.output = nn.Linear(layers[-1] if layers else 2 * d, 1)
         self._user_tables = [self.user_embedding]
         self._item_tables = [self.item_embedding]
 
@@ -379,34 +322,30 @@ class NCF(RecModel):
 
     def score(self, users, items):
         x = torch.cat([self.user_latent(users), self.item_latent(items)], dim=-1)
-        return self.affine(self.cf_layers(x)).squeeze(-1)
+        return self.output(self.tower(x)).squeeze(-1)
 
     def item_embedding_matrix(self):
         # Id embedding only: the feature part is shared by items with equal features.
         return self.item_embedding.weight
 
 
-# --------------------------------------------------------------------------
-# Model variant 2: the seed's MLP (the NCF paper's MLP tower), dict-configured
-# --------------------------------------------------------------------------
-class MLP(RecModel):
-    """The NCF paper's MLP tower, model variant 2, configured by a dict.
+class MLP(NCF):
+    """Model variant 2: the original's ``MLP``, configured by its dict.
 
-    ``concat(p_u, q_i)`` goes through ``Linear + ReLU`` layers of sizes
-    ``layers[1:]``, then an affine ``Linear(layers[-1], 1)`` and the head.
+    The NCF paper's MLP tower: ``concat(p_u, q_i)`` through ``Linear + ReLU`` layers
+    of widths ``layers[1:]``, then ``output`` and the head. Architecturally it is
+    :class:`NCF` without side features; only the way it is configured differs.
 
     Parameters
     ----------
     config : dict, optional
-        As in the seed: ``num_users``, ``num_items``, ``latent_dim``,
-        ``layers`` (e.g. ``[80, 40, 20]``; ``layers[0]`` is the input width
-        and must equal ``2 * latent_dim``), and optionally ``head``
-        (default ``"bounded"``), ``rating_range`` (default ``(1.0, 5.0)``)
-        and ``dropout`` (default 0.0).
+        As in the original notebook: ``num_users``, ``num_items``, ``latent_dim``,
+        ``layers`` (e.g. ``[80, 40, 20]``; ``layers[0]`` is the input width and must
+        equal ``2 * latent_dim``), and optionally ``head`` (default ``"bounded"``),
+        ``rating_range`` (default ``(1.0, 5.0)``) and ``dropout`` (default 0.0).
     **kwargs
-        The same keys as keyword arguments; they override ``config``. This
-        makes ``MLP(config)``, ``MLP(**config)`` and ``MLP(**model.config)``
-        all work.
+        The same keys as keyword arguments; they override ``config``, so
+        ``MLP(config)``, ``MLP(**config)`` and ``MLP(**model.config)`` all work.
     """
 
     _REQUIRED = ("num_users", "num_items", "latent_dim", "layers")
@@ -416,52 +355,28 @@ class MLP(RecModel):
         cfg = {**self._DEFAULTS, **(config or {}), **kwargs}
         missing = [k for k in self._REQUIRED if k not in cfg]
         unknown = sorted(set(cfg) - set(self._REQUIRED) - set(self._DEFAULTS))
-        if missing:
-            raise ValueError(f"MLP config is missing required keys {missing}")
-        if unknown:
-            raise ValueError(
-                f"MLP config has unknown keys {unknown}; valid keys are "
-                f"{list(self._REQUIRED) + list(self._DEFAULTS)}"
-            )
-        n_users = _check_positive_int(cfg["num_users"], "num_users")
-        n_items = _check_positive_int(cfg["num_items"], "num_items")
-        super().__init__(n_users, n_items, cfg["head"], cfg["rating_range"])
-        d = _check_positive_int(cfg["latent_dim"], "latent_dim")
-        layers = _check_layers(cfg["layers"], "layers")
-        dropout = _check_dropout(cfg["dropout"])
+        if missing or unknown:
+            raise ValueError(f"MLP config: missing keys {missing}, unknown keys {unknown}; "
+                             f"valid keys are {list(self._REQUIRED) + list(self._DEFAULTS)}")
+        n_users = checks.positive_int(cfg["num_users"], "num_users")
+        n_items = checks.positive_int(cfg["num_items"], "num_items")
+        d = checks.positive_int(cfg["latent_dim"], "latent_dim")
+        layers = _layers(cfg["layers"])
         if not layers or layers[0] != 2 * d:
-            raise ValueError(
-                f"layers[0] is the input width, concat(user, item) embeddings, so it "
-                f"must equal 2 * latent_dim = {2 * d}; got layers={cfg['layers']!r}"
-            )
-        self.config = dict(
-            num_users=n_users, num_items=n_items, latent_dim=d, layers=layers,
-            head=cfg["head"], rating_range=self.rating_range, dropout=dropout,
-        )
-
-        self.embedding_user = _embedding(n_users, d)
-        self.embedding_item = _embedding(n_items, d)
-        self.fc_layers = _tower(layers[0], layers[1:], dropout)
-        self.affine_output = nn.Linear(layers[-1], 1)
-        self._user_tables = [self.embedding_user]
-        self._item_tables = [self.embedding_item]
-
-    def score(self, users, items):
-        x = torch.cat([self.embedding_user(users), self.embedding_item(items)], dim=-1)
-        return self.affine_output(self.fc_layers(x)).squeeze(-1)
-
-    def item_embedding_matrix(self):
-        return self.embedding_item.weight
+            raise ValueError(f"layers[0] is the input width, concat(user, item) embeddings, so "
+                             f"it must equal 2 * latent_dim = {2 * d}; got layers={cfg['layers']!r}")
+        super().__init__(n_users, n_items, embedding_dim=d, layers=layers[1:],
+                         dropout=cfg["dropout"], head=cfg["head"], rating_range=cfg["rating_range"])
+        self.config = dict(num_users=self.n_users, num_items=self.n_items, latent_dim=d,
+                           layers=layers, head=self.head, rating_range=self.rating_range,
+                           dropout=float(cfg["dropout"]))
 
 
-# --------------------------------------------------------------------------
-# GMF, NeuMF (He et al. 2017) and classic biased MF
-# --------------------------------------------------------------------------
 class GMF(RecModel):
     """Generalized matrix factorisation (He et al., 2017).
 
-    ``score = Linear(d, 1)(p_u * q_i)``: a dot product whose per-dimension
-    weights (and offset) are learned.
+    ``score = output(p_u * q_i)``: a dot product whose per-dimension weights (and
+    offset) are learned.
 
     Parameters
     ----------
@@ -474,18 +389,17 @@ class GMF(RecModel):
     def __init__(self, n_users, n_items, embedding_dim=32, head="bounded",
                  rating_range=(1.0, 5.0)):
         super().__init__(n_users, n_items, head, rating_range)
-        d = _check_positive_int(embedding_dim, "embedding_dim")
+        d = checks.positive_int(embedding_dim, "embedding_dim")
         self.config = dict(n_users=self.n_users, n_items=self.n_items, embedding_dim=d,
                            head=head, rating_range=self.rating_range)
         self.user_embedding = _embedding(self.n_users, d)
         self.item_embedding = _embedding(self.n_items, d)
-        self.affine = nn.Linear(d, 1)
+        self.output = nn.Linear(d, 1)
         self._user_tables = [self.user_embedding]
         self._item_tables = [self.item_embedding]
 
     def score(self, users, items):
-        x = self.user_embedding(users) * self.item_embedding(items)
-        return self.affine(x).squeeze(-1)
+        return self.output(self.user_embedding(users) * self.item_embedding(items)).squeeze(-1)
 
     def item_embedding_matrix(self):
         return self.item_embedding.weight
@@ -494,27 +408,24 @@ class GMF(RecModel):
 class NeuMF(RecModel):
     """Neural matrix factorisation: GMF and MLP towers side by side (He et al., 2017).
 
-    The towers have separate embeddings. Their outputs, ``p_u * q_i``
-    (``gmf_dim``) and the MLP's last hidden layer, are concatenated and
-    passed through a final ``Linear(..., 1)`` and the head.
+    The towers have separate embeddings. Their outputs, ``p_u * q_i`` (``gmf_dim``)
+    and the MLP tower's last hidden layer, are concatenated and passed through
+    ``output`` and the head.
 
     Parameters
     ----------
     n_users, n_items : int
     gmf_dim : int, default 8
-        GMF tower embedding size.
+        GMF embedding size.
     mlp_dim : int, default 32
-        MLP tower embedding size.
+        MLP embedding size; the tower's input is ``2 * mlp_dim`` wide.
     layers : sequence of int, optional
-        MLP tower sizes in the :class:`MLP` convention: ``layers[0]`` is the
-        input width and must equal ``2 * mlp_dim``. Default
-        ``[2 * mlp_dim, mlp_dim, mlp_dim // 2]``.
+        Widths of the MLP tower's hidden layers. Default ``(mlp_dim, mlp_dim // 2)``.
     dropout : float, default 0.0
     use_bias : bool, default True
-        Add ``mu + b_u + b_i`` (user/item bias embeddings and a global bias)
-        to the score. Not in the paper, which ranks implicit feedback; for
-        rating prediction they absorb "generous user" / "popular movie"
-        effects and usually lower RMSE.
+        Add ``mu + b_u + b_i`` (user, item and global biases) to the score. Not in the
+        paper, which ranks implicit feedback; for ratings they absorb "generous user"
+        and "popular movie" effects and usually lower RMSE.
     head : {"bounded", "relu", "logits", "linear"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
     """
@@ -522,44 +433,33 @@ class NeuMF(RecModel):
     def __init__(self, n_users, n_items, gmf_dim=8, mlp_dim=32, layers=None, dropout=0.0,
                  use_bias=True, head="bounded", rating_range=(1.0, 5.0)):
         super().__init__(n_users, n_items, head, rating_range)
-        gmf_dim = _check_positive_int(gmf_dim, "gmf_dim")
-        mlp_dim = _check_positive_int(mlp_dim, "mlp_dim")
-        if layers is None:
-            layers = [2 * mlp_dim, mlp_dim, max(1, mlp_dim // 2)]
-        layers = _check_layers(layers, "layers")
-        if not layers or layers[0] != 2 * mlp_dim:
-            raise ValueError(
-                f"layers[0] is the MLP tower's input width, so it must equal "
-                f"2 * mlp_dim = {2 * mlp_dim}; got layers={layers!r}"
-            )
-        dropout = _check_dropout(dropout)
-        if not isinstance(use_bias, bool):
+        gmf_dim = checks.positive_int(gmf_dim, "gmf_dim")
+        mlp_dim = checks.positive_int(mlp_dim, "mlp_dim")
+        layers = _layers((mlp_dim, max(1, mlp_dim // 2)) if layers is None else layers)
+        dropout = checks.fraction(dropout, "dropout", closed="left")
+        if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias must be True or False, got {use_bias!r}")
-        self.config = dict(
-            n_users=self.n_users, n_items=self.n_items, gmf_dim=gmf_dim, mlp_dim=mlp_dim,
-            layers=layers, dropout=dropout, use_bias=use_bias, head=head,
-            rating_range=self.rating_range,
-        )
-
+        self.config = dict(n_users=self.n_users, n_items=self.n_items, gmf_dim=gmf_dim,
+                           mlp_dim=mlp_dim, layers=layers, dropout=dropout,
+                           use_bias=bool(use_bias), head=head, rating_range=self.rating_range)
         self.gmf_user = _embedding(self.n_users, gmf_dim)
         self.gmf_item = _embedding(self.n_items, gmf_dim)
         self.mlp_user = _embedding(self.n_users, mlp_dim)
         self.mlp_item = _embedding(self.n_items, mlp_dim)
-        self.mlp_layers = _tower(layers[0], layers[1:], dropout)
-        self.affine = nn.Linear(gmf_dim + layers[-1], 1)
+        self.tower = _tower(2 * mlp_dim, layers, dropout)
+        self.output = nn.Linear(gmf_dim + (layers[-1] if layers else 2 * mlp_dim), 1)
         self._user_tables = [self.gmf_user, self.mlp_user]
         self._item_tables = [self.gmf_item, self.mlp_item]
         if use_bias:
-            self.user_bias = _bias_embedding(self.n_users)
-            self.item_bias = _bias_embedding(self.n_items)
+            self.user_bias, self.item_bias = _bias(self.n_users), _bias(self.n_items)
             self.global_bias = nn.Parameter(torch.zeros(()))
             self._user_tables.append(self.user_bias)
             self._item_tables.append(self.item_bias)
 
     def score(self, users, items):
         gmf = self.gmf_user(users) * self.gmf_item(items)
-        mlp = self.mlp_layers(torch.cat([self.mlp_user(users), self.mlp_item(items)], dim=-1))
-        out = self.affine(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
+        mlp = self.tower(torch.cat([self.mlp_user(users), self.mlp_item(items)], dim=-1))
+        out = self.output(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
         if self.config["use_bias"]:
             out = (out + self.global_bias + self.user_bias(users).squeeze(-1)
                    + self.item_bias(items).squeeze(-1))
@@ -580,39 +480,34 @@ class BiasedMF(RecModel):
         ``"linear"`` (alias of ``"logits"``) gives the textbook model.
     rating_range : (float, float), default (1.0, 5.0)
     global_bias : float, default 0.0
-        Initial ``mu``, in raw-score units (before the head). With
-        ``head="linear"`` pass the training mean rating; with the bounded
-        head 0 already means the middle of ``rating_range``.
+        Initial ``mu`` in raw-score units (before the head). With ``head="linear"``
+        pass the training mean rating; with the bounded head 0 is already the middle
+        of ``rating_range``.
     """
 
     def __init__(self, n_users, n_items, embedding_dim=32, head="bounded",
                  rating_range=(1.0, 5.0), global_bias=0.0):
         super().__init__(n_users, n_items, head, rating_range)
-        d = _check_positive_int(embedding_dim, "embedding_dim")
-        global_bias = _check_finite(global_bias, "global_bias")
+        d = checks.positive_int(embedding_dim, "embedding_dim")
+        global_bias = checks.finite_number(global_bias, "global_bias")
         self.config = dict(n_users=self.n_users, n_items=self.n_items, embedding_dim=d,
-                           head=head, rating_range=self.rating_range,
-                           global_bias=global_bias)
-        self.user_factors = _embedding(self.n_users, d)
-        self.item_factors = _embedding(self.n_items, d)
-        self.user_bias = _bias_embedding(self.n_users)
-        self.item_bias = _bias_embedding(self.n_items)
+                           head=head, rating_range=self.rating_range, global_bias=global_bias)
+        self.user_embedding = _embedding(self.n_users, d)
+        self.item_embedding = _embedding(self.n_items, d)
+        self.user_bias, self.item_bias = _bias(self.n_users), _bias(self.n_items)
         self.global_bias = nn.Parameter(torch.tensor(global_bias))
-        self._user_tables = [self.user_factors, self.user_bias]
-        self._item_tables = [self.item_factors, self.item_bias]
+        self._user_tables = [self.user_embedding, self.user_bias]
+        self._item_tables = [self.item_embedding, self.item_bias]
 
     def score(self, users, items):
-        dot = (self.user_factors(users) * self.item_factors(items)).sum(-1)
+        dot = (self.user_embedding(users) * self.item_embedding(items)).sum(-1)
         return (self.global_bias + self.user_bias(users).squeeze(-1)
                 + self.item_bias(items).squeeze(-1) + dot)
 
     def item_embedding_matrix(self):
-        return self.item_factors.weight
+        return self.item_embedding.weight
 
 
-# --------------------------------------------------------------------------
-# Registry and utilities
-# --------------------------------------------------------------------------
 MODEL_REGISTRY = {cls.__name__: cls for cls in (NCF, MLP, GMF, NeuMF, BiasedMF)}
 
 
@@ -631,8 +526,7 @@ def build_model(name, config):
     RecModel
         Freshly initialised; load the weights with ``load_state_dict``.
     """
-    if name not in MODEL_REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models are {sorted(MODEL_REGISTRY)}")
+    checks.one_of(name, sorted(MODEL_REGISTRY), "model name")
     return MODEL_REGISTRY[name](**config)
 
 
@@ -644,16 +538,11 @@ def count_parameters(model):
 def item_embeddings(model):
     """The model's item embedding matrix, for "similar movies" by cosine.
 
-    Parameters
-    ----------
-    model : RecModel
-
     Returns
     -------
     numpy.ndarray of shape (n_items, d)
-        NCF: the id embedding only (no feature projection); NeuMF: the GMF
-        and MLP item embeddings side by side; BiasedMF: the factors, without
-        the item bias.
+        NCF and MLP: the id embedding (no feature projection); NeuMF: the GMF and MLP
+        item embeddings side by side; GMF and BiasedMF: the factors, without biases.
     """
     if not isinstance(model, RecModel):
         raise TypeError(f"model must be a RecModel, got {type(model).__name__}")

@@ -9,40 +9,82 @@ def _axis(ax, figsize=(6, 4)):
     return ax
 
 
+# Readable names for the columns of a fit history.
+LABELS = {"train_loss": "training loss", "val_rmse": "validation RMSE",
+          "val_auc": "validation AUC (sampled)", "val_hr10": "validation HR@10 (sampled)",
+          "lr": "learning rate"}
+
+
+def label(column):
+    """A reader's name for a history or results column (``val_rmse`` -> "validation RMSE")."""
+    return LABELS.get(column, column.replace("_", " "))
+
+
 def plot_histories(histories, column, ax=None, title=None):
     """One curve per run: ``histories`` maps a label to a :func:`fit` history frame.
 
-    The best epoch of each run (the weights it keeps) is marked with a dot.
+    The best epoch of each run (the weights it keeps) is marked with a dot. Epochs
+    are whole numbers, so the x axis has integer ticks only.
     """
+    from matplotlib.ticker import MaxNLocator
+
     ax = _axis(ax)
-    for label, history in histories.items():
-        line, = ax.plot(history.index, history[column], label=label)
+    for name, history in histories.items():
+        line, = ax.plot(history.index, history[column], label=name)
         best = history.attrs.get("best_epoch")
         if best in history.index:
             ax.plot(best, history.loc[best, column], "o", color=line.get_color())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
-    ax.set_ylabel(column)
-    ax.set_title(title or column)
+    ax.set_ylabel(label(column))
+    ax.set_title(title or label(column))
     ax.legend(fontsize="small")
     return ax
 
 
-def plot_results(results, column, ax=None, title=None, reference=None):
-    """Horizontal bars of one metric column of a results table (index = model).
+def plot_learning_curves(histories, metric, axes=None, title=None):
+    """Training loss (left) and a validation metric (right) per epoch, one line per run.
 
-    ``reference``: a value to draw as a dashed line (e.g. a target).
+    Returns the two axes. The dot on each curve is the best validation epoch.
     """
-    ax = _axis(ax, figsize=(6, 0.35 * len(results) + 1))
-    ordered = results[column].sort_values(ascending=False)
-    ax.barh(ordered.index.astype(str), ordered.to_numpy(), color="tab:blue")
-    for y, value in enumerate(ordered.to_numpy()):
-        ax.text(value, y, f" {value:.3f}", va="center", fontsize="small")
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plot_histories(histories, "train_loss", ax=axes[0], title="training loss")
+    plot_histories(histories, metric, ax=axes[1], title=label(metric))
+    if title:
+        axes[0].figure.suptitle(title)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def plot_results(results, column, ax=None, title=None, error=None, reference=None):
+    """Dot plot of one metric column of a results table (index = model).
+
+    ``error``: a column of the table (or a Series) with each model's seed-to-seed
+    standard deviation, drawn as error bars. The axis range is printed in the title's
+    unit, not hidden: the x axis spans the values with a margin, and the caption says
+    so, because bars on a cut axis make small gaps look huge.
+    ``reference``: a value to draw as a dashed vertical line (e.g. a baseline).
+    """
+    ax = _axis(ax, figsize=(6, 0.4 * len(results) + 1.2))
+    ordered = results.sort_values(column, ascending=False)
+    values = ordered[column].to_numpy()
+    spread = None
+    if error is not None:
+        spread = (ordered[error] if isinstance(error, str) else error.reindex(ordered.index))
+        spread = spread.fillna(0).to_numpy()
+    ys = range(len(ordered))
+    ax.errorbar(values, ys, xerr=spread, fmt="o", color="tab:blue", capsize=3)
+    for y, value in zip(ys, values):
+        ax.annotate(f"{value:.3f}", (value, y), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize="small")
+    ax.set_yticks(list(ys), ordered.index.astype(str))
+    ax.set_ylim(-0.6, len(ordered) - 0.4)
     if reference is not None:
         ax.axvline(reference, ls="--", color="tab:red")
-    low = ordered.min()
-    ax.set_xlim(low * 0.95 if pd.notna(low) and low > 0 else None, ordered.max() * 1.06)
-    ax.set_xlabel(column)
-    ax.set_title(title or column)
+    ax.grid(axis="x", alpha=0.4)
+    ax.set_xlabel(label(column))
+    ax.set_title(title or label(column))
     return ax
 
 
@@ -160,5 +202,62 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
 
     if path is not None:
         # No "Software"/date metadata: the PNG bytes depend only on the drawing.
+        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
+    return fig
+
+
+def draw_neumf(path=None, ax=None):
+    """Draw NeuMF (:class:`~ncf_helpers.models.NeuMF`) as a block diagram.
+
+    The GMF tower multiplies its user and item embeddings element-wise; the MLP tower
+    concatenates its own embeddings and passes them through ``Linear + ReLU`` layers;
+    the two results are concatenated into one ``Linear(., 1)``, plus the optional
+    biases, then the head.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Where to save the figure as PNG (fixed size and dpi, no metadata).
+    ax : matplotlib.axes.Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
+    fig = ax.figure
+    ax.set_xlim(0, 13)
+    ax.set_ylim(0, 5)
+    ax.set_axis_off()
+    x_in, x_emb, x_op, x_cat, x_out, x_pred = 0.9, 3.0, 5.6, 8.0, 10.05, 12.1
+    _, r_u, _, _ = _box(ax, x_in, 3.6, "user id $u$", "input", width=1.3)
+    _, r_i, _, _ = _box(ax, x_in, 1.4, "movie id $i$", "input", width=1.3)
+    towers = {  # y of the tower, its two embeddings, its operation
+        "GMF": (4.0, r"$\mathbf{p}^G_u,\ \mathbf{q}^G_i$" + "\n(gmf_dim each)",
+                r"$\mathbf{p}^G_u \odot \mathbf{q}^G_i$" + "\nelement-wise product"),
+        "MLP": (1.0, r"$\mathbf{p}^M_u,\ \mathbf{q}^M_i$" + "\n(mlp_dim each)",
+                r"$[\mathbf{p}^M_u, \mathbf{q}^M_i]$" + "\n→ Linear + ReLU layers"),
+    }
+    for tower, (y, embeddings, operation) in towers.items():
+        l_emb, r_emb, _, _ = _box(ax, x_emb, y, f"{tower} embeddings\n" + embeddings, "layer",
+                                  width=2.0, height=1.0)
+        _arrow(ax, (r_u, 3.6), (l_emb, y + 0.15))
+        _arrow(ax, (r_i, 1.4), (l_emb, y - 0.15))
+        l_op, r_op, _, _ = _box(ax, x_op, y, operation, "vector", width=2.3, height=1.0)
+        _arrow(ax, (r_emb, y), (l_op, y))
+        _arrow(ax, (r_op, y), (x_cat - 0.8, 2.5 + (0.25 if tower == "GMF" else -0.25)))
+    l_cat, r_cat, _, _ = _box(ax, x_cat, 2.5, "concat\n" + r"$[\phi^{GMF}, \phi^{MLP}]$",
+                              "vector", width=1.6, height=0.9)
+    l_o, r_o, _, _ = _box(ax, x_out, 2.5, "Linear(·, 1)\n" + r"$+\ \mu + b_u + b_i$"
+                          + "\n(optional biases)\n+ head", "layer", width=1.9, height=1.3)
+    l_p, _, _, _ = _box(ax, x_pred, 2.5, "prediction\n" + r"$\hat{y}_{ui}$", "output",
+                        width=1.3, height=0.8)
+    _arrow(ax, (r_cat, 2.5), (l_o, 2.5))
+    _arrow(ax, (r_o, 2.5), (l_p, 2.5))
+    ax.set_title("NeuMF: a GMF tower and an MLP tower with their own embeddings, "
+                 "fused by one output layer", fontsize=12)
+    if path is not None:
         fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
     return fig

@@ -7,10 +7,13 @@ movie. Here negatives are drawn for many users at once and checked against a sor
 array of ``user * n_items + item`` keys, so the cost is O(log n) per sample and no dense
 users x items matrix is ever built (ml-25m would need 9.6 billion cells).
 """
-import numbers
+import os
 
 import numpy as np
 import torch
+
+from .checks import (finite_number, index_array, instance, non_empty, positive_int,
+                     same_length)
 
 # After this many redraw rounds the few users still left (those who rated nearly
 # every item) get their negatives by enumerating their unseen items instead.
@@ -19,11 +22,22 @@ _MAX_REJECTION_ROUNDS = 20
 
 def check_ratio(ratio):
     """Validate ``negative_samples_ratio``: a finite number >= 0."""
-    if isinstance(ratio, bool) or not isinstance(ratio, numbers.Real) or not np.isfinite(ratio):
-        raise TypeError(f"negative_samples_ratio must be a finite number, got {ratio!r}")
-    if ratio < 0:
-        raise ValueError(f"negative_samples_ratio must be >= 0, got {ratio}")
-    return float(ratio)
+    return finite_number(ratio, "negative_samples_ratio", minimum=0)
+
+
+def _check_memory(ratio, n_positives, n_negatives):
+    """Refuse an epoch that cannot fit in memory, before numpy tries to allocate it."""
+    need = 40 * n_negatives  # owners, negatives, the concatenated epoch, rejection keys
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system
+        return
+    if need > have:
+        raise ValueError(
+            f"negative_samples_ratio={ratio:g} is too large: {n_positives:,} positives would "
+            f"get {n_negatives:,} negatives per epoch, about {need / 2**30:,.0f} GiB of memory, "
+            f"and this machine has {have / 2**30:,.0f} GiB; use a ratio of at most "
+            f"{have / 40 / n_positives:,.0f} (NCF uses 4)")
 
 
 def _stable_argsort(values):
@@ -57,23 +71,22 @@ class NegativeSampler:
         ``None`` draws uniformly. A number ``alpha`` draws item ``i`` with probability
         proportional to ``(count_i + 1) ** alpha`` (word2vec uses 0.75): popular
         unseen items make harder negatives.
+    n_users : int, optional
+        Number of users; when given, :meth:`sample` refuses user indices outside
+        ``0..n_users-1``. Without it any non-negative index is valid (a user with no
+        known interaction gets any item).
     """
 
-    def __init__(self, users, items, n_items, popularity=None):
-        users = np.asarray(users, dtype=np.int64)
-        items = np.asarray(items, dtype=np.int64)
-        if users.shape != items.shape or users.ndim != 1:
-            raise ValueError(f"users and items must be 1-D and the same length, "
-                             f"got shapes {users.shape} and {items.shape}")
-        if len(users) == 0:
-            raise ValueError("cannot sample negatives from an empty interaction set")
-        if not isinstance(n_items, numbers.Integral) or n_items < 1:
-            raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
-        if items.min() < 0 or items.max() >= n_items:
-            raise ValueError(f"item index {int(items.max())} outside 0..{n_items - 1}")
-        if users.min() < 0:
-            raise ValueError(f"user index {int(users.min())} is negative")
-        self.n_items = int(n_items)
+    def __init__(self, users, items, n_items, popularity=None, n_users=None):
+        self.n_items = positive_int(n_items, "n_items")
+        self.n_users = None if n_users is None else positive_int(n_users, "n_users")
+        users = index_array(users, "users", self.n_users)
+        items = index_array(items, "items", self.n_items)
+        same_length(users=users, items=items)
+        non_empty(users, "users", "cannot sample negatives from an empty interaction set")
+        if (self.n_users or users.max() + 1) * self.n_items >= 2**63:
+            raise ValueError(f"{users.max() + 1} users x {self.n_items} items do not fit "
+                             "in 64-bit keys; encode ids with IdEncoder first")
         keys = np.sort(users * self.n_items + items)
         self.keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sorted, duplicates dropped
         self.seen_per_user = np.bincount(self.keys // self.n_items)
@@ -86,7 +99,8 @@ class NegativeSampler:
         self._filter[self.keys & self._mask] = True
         self.cdf = None
         if popularity is not None:
-            weights = (np.bincount(items, minlength=n_items) + 1.0) ** float(popularity)
+            popularity = finite_number(popularity, "popularity")
+            weights = (np.bincount(items, minlength=self.n_items) + 1.0) ** popularity
             self.cdf = np.cumsum(weights / weights.sum())
 
     def contains(self, users, items):
@@ -117,14 +131,19 @@ class NegativeSampler:
         ------
         ValueError
             If a user has interacted with every item (no negative exists).
+        IndexError
+            If a user index is negative (or, with ``n_users``, too large).
         """
-        rng = np.random.default_rng(rng)
-        users = np.asarray(users, dtype=np.int64)
+        return self._sample(index_array(users, "users", self.n_users),
+                            np.random.default_rng(rng))
+
+    def _sample(self, users, rng):
+        """:meth:`sample` for checked int64 ``users`` and a ``Generator``."""
         if len(users) > 1 and np.any(users[1:] < users[:-1]):
             # Lookups grouped by user stay in cache: several times faster at scale.
             order = _stable_argsort(users)
             items = np.empty_like(users)
-            items[order] = self.sample(users[order], rng)
+            items[order] = self._sample(users[order], rng)
             return items
         seen = np.zeros(len(users), dtype=np.int64)
         known = users < len(self.seen_per_user)
@@ -168,19 +187,25 @@ def add_negatives(users, items, targets, sampler, ratio, rng=None, negative_valu
         Positives first, then the negatives (target ``negative_value``); shuffle later.
     """
     ratio = check_ratio(ratio)
+    users = index_array(users, "users")
+    items = index_array(items, "items")
+    targets = np.asarray(targets, dtype=np.float32)
+    same_length(users=users, items=items, targets=targets)
     n_neg = int(round(ratio * len(users)))
     if n_neg == 0:
-        return np.asarray(users), np.asarray(items), np.asarray(targets, dtype=np.float32)
+        return users, items, targets
+    instance(sampler, NegativeSampler, "sampler", "build one with NegativeSampler(users, items, "
+             "n_items)")
+    _check_memory(ratio, len(users), n_neg)
     rng = np.random.default_rng(rng)
     whole, extra = divmod(n_neg, len(users))
     counts = np.full(len(users), whole, dtype=np.int64)
     counts[rng.choice(len(users), size=extra, replace=False)] += 1
-    owners = np.repeat(np.asarray(users, dtype=np.int64), counts)
+    owners = np.repeat(users, counts)
     del counts  # one int64 per positive: free it before sampling (peak memory at scale)
-    negatives = sampler.sample(owners, rng)
+    negatives = sampler._sample(owners, rng)  # owners are checked users
     return (np.concatenate([users, owners]), np.concatenate([items, negatives]),
-            np.concatenate([np.asarray(targets, dtype=np.float32),
-                            np.full(n_neg, negative_value, dtype=np.float32)]))
+            np.concatenate([targets, np.full(n_neg, negative_value, dtype=np.float32)]))
 
 
 class InteractionDataset(torch.utils.data.Dataset):
@@ -193,8 +218,7 @@ class InteractionDataset(torch.utils.data.Dataset):
 
     def __init__(self, users, items, targets, sampler=None, ratio=0.0, negative_value=0.0,
                  seed=0):
-        if not (len(users) == len(items) == len(targets)):
-            raise ValueError("users, items and targets must have the same length")
+        same_length(users=users, items=items, targets=targets)
         self.positives = (np.asarray(users), np.asarray(items), np.asarray(targets))
         self.sampler, self.ratio, self.negative_value = sampler, check_ratio(ratio), negative_value
         if self.ratio > 0 and sampler is None:
@@ -229,8 +253,7 @@ def iterate_batches(users, items, targets, batch_size, shuffle=True, generator=N
     collation, which is why this is orders of magnitude faster than a ``DataLoader``
     over a per-row ``Dataset``.
     """
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     if shuffle:
         order = torch.randperm(len(targets), generator=generator)
         users, items, targets = users[order], items[order], targets[order]

@@ -6,23 +6,73 @@ with a fresh 0..n-1 index, and is reproducible from its ``seed``.
 import numpy as np
 import pandas as pd
 
+from .checks import fraction, instance, non_negative_int, one_of, require_columns
 
-def _check_fraction(fraction, name="test_fraction"):
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {fraction!r}")
+# What to do when a split would leave a part empty, by method.
+_EMPTY_HINT = {
+    "random": "use more ratings or a fraction further from 0 and 1",
+    "stratified": "a user keeps at least one rating in train, so only users with 2+ ratings "
+                  "give test rows; use a larger fraction or users with more ratings",
+    "last": "a user with a single rating stays in train; keep users with at least 2 ratings "
+            "(3 for train_val_test_split(method='last'))",
+}
 
 
-def _check_frame(ratings):
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
-    missing = [c for c in ("userId", "movieId") if c not in ratings.columns]
-    if missing:
-        raise ValueError(f"ratings is missing column(s) {missing}")
+def _frame(ratings):
+    instance(ratings, pd.DataFrame, "ratings", "pass the ratings frame, e.g. "
+             "load_movielens().ratings")
+    require_columns(ratings, ["userId", "movieId"], "ratings")
     if len(ratings) < 2:
         raise ValueError(f"need at least 2 ratings to split, got {len(ratings)}")
+    return ratings
 
 
-def _by_mask(ratings, test_mask):
+def _random_mask(ratings, test_fraction, seed):
+    test_mask = np.zeros(len(ratings), dtype=bool)
+    n_test = int(round(test_fraction * len(ratings)))
+    test_mask[np.random.default_rng(seed).permutation(len(ratings))[:n_test]] = True
+    return test_mask
+
+
+def _stratified_mask(ratings, test_fraction, seed):
+    rng = np.random.default_rng(seed)
+    users = ratings["userId"].to_numpy()
+    order = np.lexsort((rng.random(len(users)), users))  # shuffle within each user
+    counts = np.bincount(pd.factorize(users[order])[0])
+    position = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    n_test = np.minimum(np.round(counts * test_fraction).astype(int), counts - 1)
+    test_mask = np.zeros(len(users), dtype=bool)
+    test_mask[order] = position < np.repeat(n_test, counts)
+    return test_mask
+
+
+def _last_mask(ratings):
+    require_columns(ratings, ["timestamp"], "ratings (leave-last-out orders by time)")
+    missing = ratings["timestamp"].isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"ratings['timestamp'] is missing at row {row} (userId "
+                         f"{ratings['userId'].iloc[row]}) and {int(missing.sum()) - 1} more; "
+                         "leave-last-out needs each rating's time: fill or drop those rows")
+    users = ratings["userId"].to_numpy()
+    order = np.lexsort((np.arange(len(users)), ratings["timestamp"].to_numpy(), users))
+    last = np.r_[users[order][1:] != users[order][:-1], True]
+    first = np.r_[True, users[order][1:] != users[order][:-1]]
+    test_mask = np.zeros(len(users), dtype=bool)
+    test_mask[order[last & ~first]] = True
+    return test_mask
+
+
+_MASKS = {"random": _random_mask, "stratified": _stratified_mask, "last": _last_mask}
+
+
+def _split(ratings, method, part, *args):
+    """``(rest, part)`` frames; an empty part is an error naming it and what to do."""
+    test_mask = _MASKS[method](_frame(ratings), *args)
+    for name, mask in (("train", ~test_mask), (part, test_mask)):
+        if not mask.any():
+            raise ValueError(f"the {name} part of this {method!r} split would be empty "
+                             f"({len(ratings)} ratings in all); {_EMPTY_HINT[method]}")
     return (ratings[~test_mask].reset_index(drop=True),
             ratings[test_mask].reset_index(drop=True))
 
@@ -33,28 +83,15 @@ def random_split(ratings, test_fraction=0.1, seed=0):
     Unlike the seed's ``df.sample`` it is seeded, so the split is the same on every run.
     A user or movie may end up only in the test part (see :func:`leakage_report`).
     """
-    _check_frame(ratings)
-    _check_fraction(test_fraction)
-    n_test = int(round(test_fraction * len(ratings)))
-    test_mask = np.zeros(len(ratings), dtype=bool)
-    test_mask[np.random.default_rng(seed).permutation(len(ratings))[:n_test]] = True
-    return _by_mask(ratings, test_mask)
+    return _split(ratings, "random", "test", fraction(test_fraction, "test_fraction"),
+                  non_negative_int(seed, "seed"))
 
 
 def stratified_split(ratings, test_fraction=0.1, seed=0):
     """Per-user holdout: each user keeps ``1 - test_fraction`` of their ratings in train
     (rounded, and at least one), so every test user is also a train user."""
-    _check_frame(ratings)
-    _check_fraction(test_fraction)
-    rng = np.random.default_rng(seed)
-    users = ratings["userId"].to_numpy()
-    order = np.lexsort((rng.random(len(users)), users))  # shuffle within each user
-    counts = np.bincount(pd.factorize(users[order])[0])
-    position = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
-    n_test = np.minimum(np.round(counts * test_fraction).astype(int), counts - 1)
-    test_mask = np.zeros(len(users), dtype=bool)
-    test_mask[order] = position < np.repeat(n_test, counts)
-    return _by_mask(ratings, test_mask)
+    return _split(ratings, "stratified", "test", fraction(test_fraction, "test_fraction"),
+                  non_negative_int(seed, "seed"))
 
 
 def leave_last_out(ratings):
@@ -62,16 +99,7 @@ def leave_last_out(ratings):
 
     The protocol of the NCF paper. Users with a single rating stay in train only.
     """
-    _check_frame(ratings)
-    if "timestamp" not in ratings.columns:
-        raise ValueError("leave_last_out needs a 'timestamp' column")
-    users = ratings["userId"].to_numpy()
-    order = np.lexsort((np.arange(len(users)), ratings["timestamp"].to_numpy(), users))
-    last = np.r_[users[order][1:] != users[order][:-1], True]
-    first = np.r_[True, users[order][1:] != users[order][:-1]]
-    test_mask = np.zeros(len(users), dtype=bool)
-    test_mask[order[last & ~first]] = True
-    return _by_mask(ratings, test_mask)
+    return _split(ratings, "last", "test")
 
 
 def train_val_test_split(ratings, test_fraction=0.1, val_fraction=0.1, seed=0,
@@ -83,16 +111,16 @@ def train_val_test_split(ratings, test_fraction=0.1, val_fraction=0.1, seed=0,
     ``val_fraction`` is a fraction of the remaining train part. Pick epochs and
     hyperparameters on validation; touch test once per model.
     """
+    one_of(method, tuple(_MASKS), "method")
     if method == "last":
-        rest, test = leave_last_out(ratings)
-        train, val = leave_last_out(rest)
-    elif method in ("random", "stratified"):
-        split = random_split if method == "random" else stratified_split
-        _check_fraction(val_fraction, "val_fraction")
-        rest, test = split(ratings, test_fraction, seed)
-        train, val = split(rest, val_fraction, seed + 1)
+        rest, test = _split(ratings, method, "test")
+        train, val = _split(rest, method, "validation")
     else:
-        raise ValueError(f"method must be 'random', 'stratified' or 'last', got {method!r}")
+        test_fraction = fraction(test_fraction, "test_fraction")
+        val_fraction = fraction(val_fraction, "val_fraction")
+        seed = non_negative_int(seed, "seed")
+        rest, test = _split(ratings, method, "test", test_fraction, seed)
+        train, val = _split(rest, method, "validation", val_fraction, seed + 1)
     return train, val, test
 
 

@@ -5,6 +5,8 @@ import random
 import numpy as np
 import torch
 
+from .checks import non_negative_int
+
 
 def seed_everything(seed=42):
     """Seed every random number generator the series uses.
@@ -15,16 +17,17 @@ def seed_everything(seed=42):
     Parameters
     ----------
     seed : int
-        The seed. Notebooks call this first, with the seed they state.
+        The seed, in ``[0, 2**32)`` (NumPy's limit). Notebooks call this first, with
+        the seed they state.
 
     Returns
     -------
     numpy.random.Generator
         A fresh generator seeded with ``seed``, for code that takes an explicit ``rng``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = non_negative_int(seed, "seed")
+    if seed >= 2**32:
+        raise ValueError(f"seed must be below 2**32 (NumPy's limit), got {seed}")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -41,12 +44,26 @@ def get_device(prefer=None):
     Parameters
     ----------
     prefer : str or torch.device, optional
-        Force a device (e.g. ``"cpu"``). ``None`` auto-selects.
+        Force a device (e.g. ``"cpu"``, ``"cuda:1"``). ``None`` auto-selects.
+
+    Raises
+    ------
+    ValueError
+        If ``prefer`` is not a device name, or names a device this machine lacks (the
+        message lists the available ones).
     """
-    if prefer is not None:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    n_cuda = torch.cuda.device_count()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if prefer is None:
+        return torch.device("cuda" if n_cuda else "mps" if mps else "cpu")
+    available = ["cpu"] + [f"cuda:{k}" for k in range(n_cuda)] + ["mps"] * mps
+    try:
+        device = torch.device(prefer)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"{prefer!r} is not a torch device ({exc}); "
+                         f"available here: {available}") from None
+    if not (device.type == "cpu" or (device.type == "mps" and mps)
+            or (device.type == "cuda" and (device.index or 0) < n_cuda)):
+        raise ValueError(f"device {str(device)!r} is not available on this machine "
+                         f"(available: {available}); pass None to pick the best one")
+    return device

@@ -81,7 +81,7 @@ def test_mismatched_class_is_rejected(tmp_path):
 
 def test_ncf_with_side_features_round_trips(tmp_path):
     g = torch.Generator().manual_seed(1)
-    model = NCF(N_USERS, N_ITEMS, embedding_dim=4, cf_layer_neurons=(8,),
+    model = NCF(N_USERS, N_ITEMS, embedding_dim=4, layers=(8,),
                 user_features=torch.randn(N_USERS, 3, generator=g),
                 item_features=torch.randn(N_ITEMS, 2, generator=g)).eval()
     save_checkpoint(tmp_path / "ncf.pt", model, encoder())

@@ -3,12 +3,13 @@ import pandas as pd
 import pytest
 
 from ncf_helpers.baselines import GlobalMean, Popularity
-from ncf_helpers.evaluation import (RankingProtocol, metric_ranks, pca_2d, primary_genre,
-                                    rating_scores, results_table, top_rated,
-                                    train_ranking_model, train_rating_model)
+from ncf_helpers.evaluation import (RankingProtocol, RatingProtocol, Result, metric_ranks,
+                                    pca_2d, primary_genre, results_table, score_baseline,
+                                    seed_summary, top_rated, train_and_score)
 from ncf_helpers.encoding import IdEncoder
 from ncf_helpers.models import GMF, BiasedMF
 from ncf_helpers.prepare import PreparedSplit
+from ncf_helpers.training import predict
 
 
 def _toy_split(n_users=30, n_items=120, per_user=12, seed=0):
@@ -28,24 +29,59 @@ def _toy_split(n_users=30, n_items=120, per_user=12, seed=0):
     return PreparedSplit(train, val, test, IdEncoder().fit(ratings), movies)
 
 
-def test_rating_scores_and_table():
-    scores = rating_scores(lambda u, i: np.full(len(u), 3.0), np.arange(2), np.arange(2),
-                           np.array([1.0, 5.0]))
-    assert scores == {"RMSE": 2.0, "MAE": 2.0}
-    table = results_table({"a": {"RMSE": 2.0}, "b": {"RMSE": 1.0}}, "RMSE")
-    assert list(table.index) == ["b", "a"]
-    with pytest.raises(ValueError, match="not a metric"):
-        results_table({"a": {"RMSE": 2.0}}, "MAE")
-    with pytest.raises(ValueError, match="empty"):
-        results_table({}, "RMSE")
-
-
-def test_train_rating_model_uses_validation():
+def test_rating_protocol_scores_and_table():
     split = _toy_split()
-    model = BiasedMF(split.encoder.n_users, split.encoder.n_items, 4)
-    history = train_rating_model(model, split, l2_weight=0.01, epochs=3, batch_size=64,
-                                 progress=False)
-    assert "val_rmse" in history.columns and 1 <= history.attrs["best_epoch"] <= 3
+    protocol = RatingProtocol(split)
+    assert protocol.evaluate(lambda u, i: np.full(len(u), 3.0), "val")["RMSE"] == pytest.approx(
+        np.sqrt(np.mean((protocol.val[2] - 3.0) ** 2)))
+    mean = GlobalMean().fit(*protocol.train, protocol.n_users, protocol.n_items)
+    base = score_baseline("mean", mean, protocol)
+    assert base.history is None and set(base.test) == {"RMSE", "MAE"}
+    worse = score_baseline("three", lambda u, i: np.full(len(u), 3.0), protocol)
+    table = results_table([worse, base], sort_by="test RMSE")
+    assert list(table.index) == ["mean", "three"]
+    assert {"test RMSE", "test MAE", "val RMSE", "best epoch", "seconds"} <= set(table.columns)
+    with pytest.raises(ValueError, match="sort_by must be one of"):
+        results_table([base], sort_by="RMSE")
+    with pytest.raises(ValueError, match="Result objects"):
+        results_table([])
+    with pytest.raises(ValueError, match="part must be one of"):
+        protocol.evaluate(mean, "train")
+    with pytest.raises(TypeError, match="PreparedSplit"):
+        RatingProtocol(protocol.train)
+
+
+def test_train_and_score_uses_validation_and_scores_the_kept_weights():
+    split = _toy_split()
+    protocol = RatingProtocol(split)
+    result = train_and_score("mf", lambda: BiasedMF(protocol.n_users, protocol.n_items, 4),
+                             protocol, l2_weight=0.01, epochs=3, batch_size=64, progress=False)
+    assert isinstance(result, Result) and 1 <= result.best_epoch <= 3
+    assert result.history.loc[result.best_epoch, "val_rmse"] == pytest.approx(result.val["RMSE"])
+    users, items, ratings = protocol.test
+    assert result.test["RMSE"] == pytest.approx(
+        np.sqrt(np.mean((predict(result.model, users, items) - ratings) ** 2)))
+
+
+def test_train_and_score_seeds_the_initial_weights():
+    protocol = RatingProtocol(_toy_split())
+    make = lambda: GMF(protocol.n_users, protocol.n_items, 4)  # noqa: E731
+    runs = [train_and_score("gmf", make, protocol, seed=s, epochs=2, progress=False)
+            for s in (0, 0, 1)]
+    assert runs[0].test == runs[1].test and runs[0].test != runs[2].test
+    summary = seed_summary(runs, "test RMSE")
+    assert summary.loc["gmf", "n"] == 3 and summary.loc["gmf", "std"] > 0
+
+
+def test_train_and_score_rejects_bad_arguments():
+    protocol = RatingProtocol(_toy_split())
+    model = GMF(protocol.n_users, protocol.n_items, 4)
+    with pytest.raises(TypeError, match="make_model must be callable.*lambda"):
+        train_and_score("gmf", model, protocol)
+    with pytest.raises(TypeError, match="RatingProtocol or RankingProtocol"):
+        train_and_score("gmf", lambda: model, protocol.train)
+    with pytest.raises(TypeError, match="'mode'"):
+        train_and_score("gmf", lambda: model, protocol, mode="max")
 
 
 def test_ranking_protocol_candidates_and_training():
@@ -54,22 +90,23 @@ def test_ranking_protocol_candidates_and_training():
     assert protocol.test_candidates.shape == (30, 21)
     assert protocol.val_candidates.shape == (30, 21)
     # test negatives never include an item the user rated in train or validation
-    known = set(zip(*RankingProtocol._known(protocol.train, protocol.val)))
+    known = set(zip(np.r_[protocol.train[0], protocol.val[0]], np.r_[protocol.train[1], protocol.val[1]]))
     for u, row in zip(protocol.test[0], protocol.test_candidates[:, 1:]):
         assert not any((u, i) in known for i in row)
     again = RankingProtocol.from_split(split, n_negatives=20, seed=3)
     np.testing.assert_array_equal(again.test_candidates, protocol.test_candidates)
 
     pop = Popularity().fit(protocol.train[0], protocol.train[1], None, 30, 120)
-    result = protocol.evaluate(pop)
-    assert set(result) == {"sampled HR", "sampled NDCG", "full HR", "full NDCG"}
-    assert all(0 <= v <= 1 for v in result.values())
+    result = score_baseline("popularity", pop, protocol)
+    assert set(result.test) == {"sampled HR", "sampled NDCG", "full HR", "full NDCG"}
+    assert all(0 <= v <= 1 for v in [*result.test.values(), *result.val.values()])
 
-    model = GMF(30, 120, 4, head="logits")
-    history = train_ranking_model(model, protocol, epochs=2, batch_size=128, progress=False)
-    assert "val_hr10" in history.columns
+    run = train_and_score("gmf", lambda: GMF(30, 120, 4, head="logits"), protocol, epochs=2,
+                          batch_size=128, progress=False)
+    assert "val_hr10" in run.history.columns
+    assert run.history.loc[run.best_epoch, "val_hr10"] == pytest.approx(run.val["sampled HR"])
     with pytest.raises(ValueError, match="logits"):
-        train_ranking_model(GMF(30, 120, 4), protocol, epochs=1)
+        train_and_score("gmf", lambda: GMF(30, 120, 4), protocol, epochs=1)
 
 
 def test_metric_ranks():

@@ -161,7 +161,7 @@ def test_decade_label():
 def test_features_feed_ncf(users, movies):
     enc = encoder_for([10, 20, 30, 40], [1, 2, 3, 4])
     uf, itf = user_features(users, enc), item_features(movies, enc)
-    model = NCF(enc.n_users, enc.n_items, embedding_dim=3, cf_layer_neurons=(4,),
+    model = NCF(enc.n_users, enc.n_items, embedding_dim=3, layers=(4,),
                 user_features=np.array(uf), item_features=np.array(itf))
     assert model.config["n_user_features"] == uf.shape[1]
     assert model.config["n_item_features"] == itf.shape[1]

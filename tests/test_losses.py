@@ -17,7 +17,7 @@ from ncf_helpers.models import GMF, BiasedMF
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return GMF(5, 4, embedding_dim=3)
+    return GMF(5, 4, embedding_dim=3, head="logits")  # valid for every loss
 
 
 USERS = torch.tensor([0, 1, 4, 1])
@@ -111,9 +111,16 @@ def test_bce_matches_torch_with_logits():
 
 
 @pytest.mark.parametrize("bad", [[1.0, 0.0, 2.0, 0.0], [1.0, -0.5, 1.0, 0.0]])
-def test_bce_rejects_targets_outside_unit_interval(model, bad):
+def test_bce_rejects_targets_outside_unit_interval(bad):
+    model = GMF(5, 4, embedding_dim=3, head="logits")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         BCEL1L2Loss(model)(torch.zeros(4), torch.tensor(bad), USERS, ITEMS)
+
+
+@pytest.mark.parametrize("head", ["bounded", "relu"])
+def test_bce_refuses_a_model_whose_outputs_are_not_logits(head):
+    with pytest.raises(ValueError, match=f"head={head!r}.*not logits.*head='logits'"):
+        BCEL1L2Loss(GMF(5, 4, embedding_dim=3, head=head))
 
 
 # ---------------------------------------------------------------- the seed's bug

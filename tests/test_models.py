@@ -27,7 +27,7 @@ def make_model(name, **kwargs):
         cfg = dict(num_users=N_USERS, num_items=N_ITEMS, latent_dim=4, layers=[8, 6, 3])
         return MLP({**cfg, **kwargs})
     small = {
-        "NCF": dict(embedding_dim=4, cf_layer_neurons=(8, 6)),
+        "NCF": dict(embedding_dim=4, layers=(8, 6)),
         "GMF": dict(embedding_dim=4),
         "NeuMF": dict(gmf_dim=3, mlp_dim=4, layers=(8, 4)),
         "BiasedMF": dict(embedding_dim=4),
@@ -43,7 +43,7 @@ def batch(b=11, seed=0):
 
 def ncf_with_features():
     g = torch.Generator().manual_seed(1)
-    return NCF(N_USERS, N_ITEMS, embedding_dim=4, cf_layer_neurons=(8,),
+    return NCF(N_USERS, N_ITEMS, embedding_dim=4, layers=(8,),
                user_features=torch.randn(N_USERS, 3, generator=g),
                item_features=np.random.default_rng(1).normal(size=(N_ITEMS, 2)))
 
@@ -149,8 +149,8 @@ def test_ncf_features_equal_one_hot_concat_features_times_matrix():
     i = latent(N_ITEMS, model.item_embedding, model.item_feature_proj, model.item_features, items)
     torch.testing.assert_close(model.user_latent(users), u)
     torch.testing.assert_close(model.item_latent(items), i)
-    hidden = model.cf_layers(torch.cat([u, i], dim=1))
-    expected = 1 + 4 * torch.sigmoid(model.affine(hidden)[:, 0])
+    hidden = model.tower(torch.cat([u, i], dim=1))
+    expected = 1 + 4 * torch.sigmoid(model.output(hidden)[:, 0])
     torch.testing.assert_close(model(users, items), expected)
 
 
@@ -176,8 +176,8 @@ def test_embedding_equals_one_hot_times_linear_in_values_and_gradients():
 def test_penalty_matches_hand_computation_biased_mf():
     model = BiasedMF(3, 2, embedding_dim=2, head="linear")
     with torch.no_grad():
-        model.user_factors.weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.5], [9.0, 9.0]]))
-        model.item_factors.weight.copy_(torch.tensor([[-1.0, 1.0], [2.0, -3.0]]))
+        model.user_embedding.weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.5], [9.0, 9.0]]))
+        model.item_embedding.weight.copy_(torch.tensor([[-1.0, 1.0], [2.0, -3.0]]))
         model.user_bias.weight.copy_(torch.tensor([[0.5], [-1.0], [7.0]]))
         model.item_bias.weight.copy_(torch.tensor([[2.0], [-0.25]]))
         model.global_bias.fill_(100.0)  # never penalised
@@ -198,7 +198,7 @@ def test_penalty_covers_embedding_rows_only():
     # the dense affine layer is left to weight_decay: see RecModel.penalty
     torch.testing.assert_close(model.penalty(users, items, 2), rows.pow(2).sum())
     torch.testing.assert_close(model.penalty(users, items, 1), rows.abs().sum())
-    with pytest.raises(ValueError, match="p must be 1 or 2"):
+    with pytest.raises(ValueError, match=r"p must be one of \(1, 2\)"):
         model.penalty(users, items, 3)
 
 
@@ -221,7 +221,7 @@ def test_penalty_gradient_only_touches_batch_rows(name):
     (dict(n_users=0), "n_users"),
     (dict(n_items=2.5), "n_items"),
     (dict(embedding_dim=-1), "embedding_dim"),
-    (dict(cf_layer_neurons=(8, 0)), r"cf_layer_neurons\[1\]"),
+    (dict(layers=(8, 0)), r"layers\[1\]"),
     (dict(dropout=1.0), "dropout"),
     (dict(head="sigmoid"), "head"),
     (dict(rating_range=(5.0, 1.0)), "rating_range"),
@@ -237,7 +237,7 @@ def test_ncf_invalid_args_raise_value_error_naming_the_arg(kwargs, arg):
 @pytest.mark.parametrize("cls, kwargs, arg", [
     (GMF, dict(embedding_dim=True), "embedding_dim"),
     (NeuMF, dict(gmf_dim=0), "gmf_dim"),
-    (NeuMF, dict(mlp_dim=4, layers=[6, 4]), r"2 \* mlp_dim = 8"),
+    (NeuMF, dict(mlp_dim=4, layers=[6, 0]), r"layers\[1\]"),
     (NeuMF, dict(use_bias="yes"), "use_bias"),
     (BiasedMF, dict(global_bias=float("nan")), "global_bias"),
     (BiasedMF, dict(rating_range=(1.0,)), "rating_range"),
@@ -267,20 +267,23 @@ def test_mlp_config_errors(cfg, msg):
 def test_out_of_range_index_raises_index_error_naming_it(name):
     model = make_model(name)
     ok = torch.tensor([0, 1])
-    with pytest.raises(IndexError, match=f"user index {N_USERS} .* {N_USERS} users"):
+    with pytest.raises(IndexError, match=rf"users must be in \[0, {N_USERS}\); found {N_USERS}"):
         model(torch.tensor([0, N_USERS]), ok)
-    with pytest.raises(IndexError, match=f"item index -1 .* {N_ITEMS} items"):
+    with pytest.raises(IndexError, match=rf"items must be in \[0, {N_ITEMS}\); found -1"):
         model(ok, torch.tensor([-1, 2]))
 
 
 def test_bad_index_shapes_and_dtypes():
     model = make_model("GMF")
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same shape"):
         model(torch.tensor([0, 1, 2]), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="1-D"):
         model(torch.tensor([[0, 1]]), torch.tensor([[0, 1]]))
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(TypeError, match="integer indices"):
         model(torch.tensor([0.0, 1.0]), torch.tensor([0, 1]))
+    # any integer dtype works (embedding lookups need int64, converted once here)
+    torch.testing.assert_close(model(torch.tensor([0, 1], dtype=torch.uint8), torch.tensor([0, 1])),
+                               model(torch.tensor([0, 1]), torch.tensor([0, 1])))
 
 
 # ---------------------------------------------------------------- utilities

@@ -1,3 +1,4 @@
+import io
 import numpy as np
 import pytest
 import torch
@@ -5,7 +6,9 @@ import torch
 from ncf_helpers.losses import MSEL1L2Loss
 from ncf_helpers.models import MLP
 from ncf_helpers.sampling import NegativeSampler
-from ncf_helpers.training import fit, predict, rmse_metric
+from ncf_helpers import training
+from ncf_helpers.metrics import rmse_metric
+from ncf_helpers.training import fit, predict
 
 N_USERS, N_ITEMS, N = 12, 10, 60
 
@@ -180,7 +183,7 @@ def test_bad_arguments_name_the_culprit(kwargs, error, name):
 
 def test_bad_train_arrays():
     u, i, r = data()
-    with pytest.raises(ValueError, match="equal"):
+    with pytest.raises(ValueError, match="same length"):
         fit(model(), (u, i[:-1], r), scripted_metric([1.0]), epochs=1, progress=False)
     with pytest.raises(ValueError, match="tuple"):
         fit(model(), (u, i), scripted_metric([1.0]), epochs=1, progress=False)
@@ -201,3 +204,69 @@ def test_step_scheduler_decays_lr_every_step_size_epochs():
                   batch_size=16, lr=0.01, scheduler="step",
                   scheduler_kwargs={"step_size": 2, "gamma": 0.1}, progress=False)
     np.testing.assert_allclose(history["lr"], [0.01, 0.01, 0.001, 0.001])
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"epochs": True}, ValueError, "epochs must be an integer"),
+    ({"epochs": 2.0}, ValueError, "epochs must be an integer"),
+    ({"batch_size": np.float32(16)}, ValueError, "batch_size"),
+    ({"lr": float("nan")}, ValueError, "lr must be a finite number"),
+    ({"lr": 0.0}, ValueError, "lr must be > 0"),
+    ({"patience": 0}, ValueError, "patience"),
+    ({"seed": -1}, ValueError, "seed"),
+])
+def test_numbers_follow_one_rule(kwargs, error, match):
+    u, i, r = data()
+    with pytest.raises(error, match=match):
+        fit(model(), (u, i, r), scripted_metric([1.0] * 3), **{"epochs": 1, **kwargs},
+            progress=False)
+
+
+def test_numpy_integers_are_numbers():
+    u, i, r = data()
+    history = fit(model(), (u, i, r), scripted_metric([2.0, 1.0]), epochs=np.int64(2),
+                  batch_size=np.int32(16), progress=False)
+    assert len(history) == 2
+
+
+def test_float_or_out_of_range_indices_are_rejected_before_training():
+    u, i, r = data()
+    with pytest.raises(TypeError, match="train users must hold integer indices"):
+        fit(model(), (u.astype(float), i, r), scripted_metric([1.0]), epochs=1, progress=False)
+    with pytest.raises(IndexError, match=rf"train items must be in \[0, {N_ITEMS}\); found {N_ITEMS}"):
+        fit(model(), (u, np.r_[i[:-1], N_ITEMS], r), scripted_metric([1.0]), epochs=1,
+            progress=False)
+    with pytest.raises(ValueError, match="train targets contains NaN"):
+        fit(model(), (u, i, np.r_[r[:-1], np.nan]), scripted_metric([1.0]), epochs=1,
+            progress=False)
+
+
+def test_validation_arrays_instead_of_a_metric_fail_at_once():
+    u, i, r = data()
+    calls = []
+    with pytest.raises(TypeError, match="val_metric must be callable.*rmse_metric"):
+        fit(model(), (u, i, r), (u, i, r), epochs=1,
+            loss_fn=CountingLoss(model()), progress=False)
+    assert calls == []
+
+
+def test_nan_validation_metric_names_the_metric_and_epoch():
+    u, i, r = data()
+    with pytest.raises(FloatingPointError, match="'scripted' returned nan at epoch 1"):
+        fit(model(), (u, i, r), scripted_metric([float("nan")] * 3), epochs=3, progress=False)
+
+
+def test_early_stopping_closes_the_progress_bar_as_complete(monkeypatch):
+    bars = []
+
+    class Recorder(training.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "disable": False, "file": io.StringIO()})
+            bars.append(self)
+
+    monkeypatch.setattr(training, "tqdm", Recorder)
+    u, i, r = data()
+    fit(model(), (u, i, r), scripted_metric([1.0, 2.0, 3.0, 4.0]), epochs=10, patience=2)
+    (bar,) = bars
+    # a notebook bar that closes with n < total turns red, which reads as a crash
+    assert bar.n == bar.total == 3 and "stopped early" in bar.desc

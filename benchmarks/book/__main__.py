@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.book import main
+
+sys.exit(main())

@@ -1,0 +1,29 @@
+"""Sphinx configuration of the HTML book (used by ``python -m benchmarks.book``)."""
+from pathlib import Path
+
+project = "Neural Collaborative Filtering, step by step"
+
+extensions = ["myst_nb"]
+# The committed outputs are the book's outputs: never execute a notebook here.
+nb_execution_mode = "off"
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+exclude_patterns = ["_static", "**/.ipynb_checkpoints"]
+
+html_theme = "sphinx_book_theme"
+html_title = project
+# Staged beside the notebooks by benchmarks/book/__init__.py (this file is used with -c).
+html_static_path = [str(Path(__file__).resolve().parents[2] / "build" / "book" / "src" / "_static")]
+html_theme_options = {
+    "show_toc_level": 2,
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+    "footer_content_items": [],
+}
+html_show_copyright = False
+html_last_updated_fmt = None
+html_show_sourcelink = False
+html_copy_source = False
+
+# MathJax 3 from the local copy, relative to _static/: nothing is fetched from the network.
+mathjax_path = "mathjax/tex-svg-full.js"

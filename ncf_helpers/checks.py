@@ -1,0 +1,242 @@
+"""Boundary checks: every public function validates its arguments here, once.
+
+Each check returns the cleaned value (a Python ``int``/``float``, an int64 array, ...)
+or raises with a message that names the argument, shows the offending value and,
+where it helps, says what to do. Numpy scalars are accepted wherever Python numbers
+are; booleans are never numbers here (``epochs=True`` is an error, not 1).
+
+Checks run where data enters a public function, not inside ``forward`` or per batch.
+"""
+import math
+import numbers
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = [
+    "positive_int",
+    "non_negative_int",
+    "finite_number",
+    "fraction",
+    "one_of",
+    "callable_arg",
+    "index_array",
+    "index_tensor",
+    "same_length",
+    "require_columns",
+    "non_empty",
+    "finite_array",
+    "instance",
+    "NotFittedError",
+    "fitted",
+    "integer_ids",
+    "scores_array",
+]
+
+
+def _is_integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def positive_int(value, name, minimum=1):
+    """``value`` as an ``int`` >= ``minimum`` (Python or numpy integers, not bools)."""
+    if not _is_integer(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def non_negative_int(value, name):
+    """``value`` as an ``int`` >= 0."""
+    return positive_int(value, name, minimum=0)
+
+
+def finite_number(value, name, minimum=None):
+    """``value`` as a finite ``float`` (optionally >= ``minimum``)."""
+    if not _is_real(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def fraction(value, name, low=0.0, high=1.0, closed="neither"):
+    """``value`` as a ``float`` between ``low`` and ``high``.
+
+    ``closed`` says which ends are allowed: ``"neither"``, ``"left"``, ``"right"``
+    or ``"both"``.
+    """
+    value = finite_number(value, name)
+    ok_low = value >= low if closed in ("left", "both") else value > low
+    ok_high = value <= high if closed in ("right", "both") else value < high
+    if not (ok_low and ok_high):
+        left = "[" if closed in ("left", "both") else "("
+        right = "]" if closed in ("right", "both") else ")"
+        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    return value
+
+
+def one_of(value, choices, name):
+    """``value`` if it is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def callable_arg(value, name, hint=""):
+    """``value`` if it is callable; ``hint`` says what to pass instead."""
+    if not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}"
+                        + (f"; {hint}" if hint else ""))
+    return value
+
+
+def index_array(values, name, size=None):
+    """``values`` as a 1-D int64 numpy array of indices in ``[0, size)``.
+
+    Floats are rejected (not truncated), even when they hold whole numbers: an index
+    that went through a float column has usually lost something on the way.
+    """
+    if torch.is_tensor(values):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of indices, got shape {arr.shape}")
+    if arr.size and (arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold integer indices, got dtype {arr.dtype}; "
+                        "encode ids with IdEncoder first")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size:
+        bad = (arr < 0) if size is None else (arr < 0) | (arr >= size)
+        if bad.any():
+            limit = "non-negative" if size is None else f"in [0, {size})"
+            raise IndexError(f"{name} must be {limit}; found {arr[bad][0]} "
+                             f"at position {int(np.flatnonzero(bad)[0])}")
+    return arr
+
+
+def index_tensor(values, name, size=None, device=None):
+    """``values`` as a 1-D ``torch.long`` tensor of indices in ``[0, size)``.
+
+    Any integer dtype is accepted (``uint8`` included) and converted to ``long``,
+    which is what ``nn.Embedding`` needs.
+    """
+    if torch.is_tensor(values):
+        if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
+            raise TypeError(f"{name} must hold integer indices, got dtype {values.dtype}")
+        if values.ndim != 1:
+            raise ValueError(f"{name} must be 1-D of shape (B,), got {tuple(values.shape)}")
+        tensor = values.long()
+        if size is not None and tensor.numel():
+            lo, hi = (int(v) for v in torch.aminmax(tensor))
+            if lo < 0 or hi >= size:
+                bad = lo if lo < 0 else hi
+                raise IndexError(f"{name} must be in [0, {size}); found {bad}")
+    else:
+        tensor = torch.from_numpy(index_array(values, name, size))
+    return tensor if device is None else tensor.to(device)
+
+
+def same_length(**arrays):
+    """Raise unless every array has the same length; return that length."""
+    lengths = {name: len(a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} has {n}" for name, n in lengths.items())
+        raise ValueError(f"arrays must have the same length: {described}")
+    return next(iter(lengths.values()), 0)
+
+
+def require_columns(frame, columns, source):
+    """Raise unless the DataFrame ``frame`` has every column of ``columns``."""
+    if not hasattr(frame, "columns"):
+        raise TypeError(f"{source} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{source} is missing required column(s) {missing}; "
+                         f"it has {list(frame.columns)}")
+    return frame
+
+
+def non_empty(values, what, hint=""):
+    """Raise unless ``values`` (an array, a frame, a sequence) has at least one row."""
+    if len(values) == 0:
+        raise ValueError(f"{what} is empty" + (f"; {hint}" if hint else ""))
+    return values
+
+
+def finite_array(values, name, dtype=np.float64):
+    """``values`` as a 1-D float array without NaN or infinity."""
+    arr = np.asarray(values, dtype=dtype)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{name} contains NaN or infinite values "
+                         f"(first at position {int(np.flatnonzero(bad)[0])})")
+    return arr
+
+
+def instance(value, types, name, hint=""):
+    """``value`` if it is an instance of ``types``; ``hint`` says what to pass instead."""
+    if not isinstance(value, types):
+        names = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
+        raise TypeError(f"{name} must be a {names}, got {type(value).__name__}"
+                        + (f"; {hint}" if hint else ""))
+    return value
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An encoder or model was used before ``fit``."""
+
+
+def fitted(obj, attribute, hint="call fit() first"):
+    """``obj`` if ``fit`` has set ``attribute`` on it, else :class:`NotFittedError`."""
+    if not hasattr(obj, attribute):
+        raise NotFittedError(f"this {type(obj).__name__} is not fitted yet; {hint}")
+    return obj
+
+
+def integer_ids(values, name):
+    """``values`` as a 1-D int64 array of ids (any integers, not indices).
+
+    Text that reads as an integer (``"42"``) is accepted; NaN, fractions, other text,
+    booleans and ids beyond int64 (or floats beyond 2**53, where floats skip integers)
+    are refused, naming the first offender and its position.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "i" or (arr.dtype.kind == "u" and (not arr.size or arr.max() < 2**63)):
+        return arr.astype(np.int64, copy=False)
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer ids, got booleans")
+    numeric = pd.to_numeric(pd.Series(arr), errors="coerce")
+    as_float = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+    limit = 2.0**53 if numeric.dtype.kind == "f" else 2.0**63
+    bad = ~np.isfinite(as_float) | (as_float != np.floor(as_float)) | (np.abs(as_float) >= limit)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        first = arr[pos].item() if hasattr(arr[pos], "item") else arr[pos]
+        why = ("not a number" if isinstance(first, str) else "missing"
+               if np.isnan(as_float[pos]) else "too large for a 64-bit id"
+               if abs(as_float[pos]) >= limit else "not a whole number")
+        raise ValueError(f"{name} must hold integer ids; {int(bad.sum())} value(s) are not, "
+                         f"e.g. {first!r} at position {pos} ({why}): fix or drop those rows")
+    return numeric.to_numpy().astype(np.int64)
+
+
+def scores_array(scores, n_pairs, name="score_fn"):
+    """A scorer's output as float64, checked to hold one finite score per pair."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (n_pairs,):
+        raise ValueError(f"{name} returned shape {scores.shape} for {n_pairs} (user, item) "
+                         "pairs; it must return one score per pair")
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ValueError(f"{name} returned NaN or infinite scores ({int(bad.sum())} of "
+                         f"{n_pairs}, first at position {int(np.flatnonzero(bad)[0])})")
+    return scores
