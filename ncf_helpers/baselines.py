@@ -10,7 +10,15 @@ Every baseline follows one small interface::
 """
 import numpy as np
 
-from .metrics import _as_index_array, _check_count, _check_same_length
+from .checks import (
+    finite_array,
+    finite_number,
+    fitted,
+    index_array,
+    non_empty,
+    positive_int,
+    same_length,
+)
 
 __all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
 
@@ -22,44 +30,33 @@ class _Baseline:
         return self.predict(users, items)
 
     def _validate_fit(self, users, items, ratings, n_users, n_items, need_ratings=True):
-        self.n_users_ = _check_count(n_users, "n_users")
-        self.n_items_ = _check_count(n_items, "n_items")
-        users = _as_index_array(users, "users", self.n_users_)
-        items = _as_index_array(items, "items", self.n_items_)
-        _check_same_length(users=users, items=items)
-        if users.size == 0:
-            raise ValueError(f"cannot fit {type(self).__name__} on an empty training set")
+        bounds = self.rating_range
+        if bounds is not None and not (isinstance(bounds, (tuple, list)) and len(bounds) == 2
+                                       and finite_number(bounds[0], "rating_range[0]")
+                                       < finite_number(bounds[1], "rating_range[1]")):
+            raise ValueError(f"rating_range must be (low, high) with low < high, got {bounds!r}")
+        self.n_users_ = positive_int(n_users, "n_users")
+        self.n_items_ = positive_int(n_items, "n_items")
+        users = index_array(users, "users", self.n_users_)
+        items = index_array(items, "items", self.n_items_)
+        non_empty(users, f"the training set of {type(self).__name__}")
         if not need_ratings and ratings is None:
+            same_length(users=users, items=items)
             return users, items, None
-        ratings = np.asarray(ratings, dtype=np.float64)
-        if ratings.ndim != 1:
-            raise ValueError(f"ratings must be a 1-D array, got shape {ratings.shape}")
-        _check_same_length(users=users, ratings=ratings)
-        if not np.isfinite(ratings).all():
-            raise ValueError("ratings contains NaN or infinite values")
+        ratings = finite_array(ratings, "ratings")
+        same_length(users=users, items=items, ratings=ratings)
         return users, items, ratings
 
     def _validate_predict(self, users, items):
-        if not hasattr(self, "n_items_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet; call fit() first")
-        # Indices the model never saw are a caller bug (an unencoded id), not data.
-        users = _as_index_array(users, "user index", self.n_users_, error=IndexError)
-        items = _as_index_array(items, "item index", self.n_items_, error=IndexError)
-        _check_same_length(users=users, items=items)
+        fitted(self, "n_items_")
+        users = index_array(users, "user index", self.n_users_)
+        items = index_array(items, "item index", self.n_items_)
+        same_length(users=users, items=items)
         return users, items
 
     def _clip(self, predictions):
-        if self.rating_range is None:
-            return predictions
-        low, high = self.rating_range
-        return np.clip(predictions, low, high)
-
-    def _check_rating_range(self):
-        if self.rating_range is not None:
-            low, high = self.rating_range
-            if not low < high:
-                raise ValueError(f"rating_range must be (low, high) with low < high, "
-                                 f"got {self.rating_range!r}")
+        return predictions if self.rating_range is None else np.clip(predictions,
+                                                                    *self.rating_range)
 
 
 class GlobalMean(_Baseline):
@@ -83,7 +80,6 @@ class GlobalMean(_Baseline):
 
     def fit(self, users, items, ratings, n_users, n_items):
         """Learn the mean rating. Returns ``self``."""
-        self._check_rating_range()
         _, _, ratings = self._validate_fit(users, items, ratings, n_users, n_items)
         self.mean_ = float(ratings.mean())
         return self
@@ -132,18 +128,16 @@ class BiasBaseline(_Baseline):
 
     def fit(self, users, items, ratings, n_users, n_items):
         """Learn the global mean and the user and item biases. Returns ``self``."""
-        for name in ("reg_user", "reg_item"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        n_iters = _check_count(self.n_iters, "n_iters")
-        self._check_rating_range()
+        reg_user = finite_number(self.reg_user, "reg_user", minimum=0)
+        reg_item = finite_number(self.reg_item, "reg_item", minimum=0)
+        n_iters = positive_int(self.n_iters, "n_iters")
         users, items, ratings = self._validate_fit(users, items, ratings, n_users, n_items)
 
         mu = ratings.mean()
         residual = ratings - mu
         # A user or item without ratings gets 0 / (reg + 0); guard reg == 0 too.
-        user_denom = np.maximum(np.bincount(users, minlength=self.n_users_) + self.reg_user, 1e-12)
-        item_denom = np.maximum(np.bincount(items, minlength=self.n_items_) + self.reg_item, 1e-12)
+        user_denom = np.maximum(np.bincount(users, minlength=self.n_users_) + reg_user, 1e-12)
+        item_denom = np.maximum(np.bincount(items, minlength=self.n_items_) + reg_item, 1e-12)
         b_user = np.zeros(self.n_users_)
         for _ in range(n_iters):
             b_item = np.bincount(items, residual - b_user[users], self.n_items_) / item_denom
@@ -177,7 +171,9 @@ class Popularity(_Baseline):
         ignored) so every baseline fits with the same call.
         """
         if n_users is None or n_items is None:
-            raise ValueError("Popularity.fit needs n_users and n_items")
+            raise ValueError("Popularity.fit needs n_users and n_items, e.g. "
+                             "fit(users, items, None, encoder.n_users, encoder.n_items)")
+        self.rating_range = None
         users, items, _ = self._validate_fit(users, items, ratings, n_users, n_items,
                                              need_ratings=False)
         self.counts_ = np.bincount(items, minlength=self.n_items_)

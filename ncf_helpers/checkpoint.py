@@ -111,6 +111,8 @@ def _mode_for(path):
 
 def _read(path):
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{str(path)!r} is a folder; pass the checkpoint file in it")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     try:

@@ -170,7 +170,10 @@ def non_empty(values, what, hint=""):
 
 def finite_array(values, name, dtype=np.float64):
     """``values`` as a 1-D float array without NaN or infinity."""
-    arr = np.asarray(values, dtype=dtype)
+    try:
+        arr = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must hold numbers ({exc})") from None
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     bad = ~np.isfinite(arr)

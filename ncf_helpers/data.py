@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .checks import integer_ids, non_empty, require_columns
+from .checks import integer_ids, non_empty, one_of, require_columns
 
 REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/{name}.zip"
@@ -49,8 +49,10 @@ KNOWN_MD5 = {
     "ml-1m": "c4d9eecfca2ab87c1945afe126590906",
     "ml-25m": "6b51fb2759a8657d3bfcbfc42b592ada",
 }
-CSV_FAMILY = ("ml-latest-small", "ml-latest", "ml-25m", "ml-32m")
-DATASETS = ("ml-100k", "ml-1m") + CSV_FAMILY
+CSV_FAMILY = ("ml-latest-small", "ml-latest", "ml-20m", "ml-25m", "ml-32m")
+DATASETS = ("ml-100k", "ml-1m", "ml-10m") + CSV_FAMILY
+# The top folder of a GroupLens zip is named like the variant, except for these.
+ZIP_FOLDERS = {"ml-10m": "ml-10M100K"}
 RATING_COLUMNS = ["userId", "movieId", "rating", "timestamp"]
 
 ML100K_GENRES = [
@@ -189,9 +191,12 @@ def _text(path):
         return raw.decode("latin-1")
 
 
-def _read_csv(path, **kwargs):
-    """``pd.read_csv`` of a MovieLens file; an empty or garbled file is named."""
-    source = io.StringIO(_text(path))
+def _read_csv(path, sniff=False, **kwargs):
+    """``pd.read_csv`` of a MovieLens file, naming it if it is empty or garbled.
+
+    ``sniff`` decodes titles as :func:`_text` does; numeric files stream from disk.
+    """
+    source = io.StringIO(_text(path)) if sniff else _need(path)
     try:
         return pd.read_csv(source, **kwargs)
     except pd.errors.EmptyDataError:
@@ -213,7 +218,7 @@ def read_ml100k(folder):
     ratings = validate_ratings(raw, source=str(path))
 
     path = folder / "u.item"
-    item = _read_csv(path, sep="|", header=None)
+    item = _read_csv(path, sniff=True, sep="|", header=None)
     if item.shape[1] != 5 + len(ML100K_GENRES):
         raise ValueError(f"{path}: expected {5 + len(ML100K_GENRES)} '|'-separated columns, "
                          f"found {item.shape[1]}")
@@ -256,14 +261,35 @@ def read_ml1m(folder):
     return MovieLens(ratings, movies, users)
 
 
+def read_ml10m(folder):
+    """Read the ml-10m layout (zip folder ``ml-10M100K``): ``::``-separated
+    ``ratings.dat`` and ``movies.dat`` as in ml-1m, without ``users.dat``."""
+    folder = Path(folder)
+    path = folder / "ratings.dat"
+    # "1::122::5::838985046" split on ':' leaves empty fields between the values;
+    # pandas' fast parser takes one-character separators only (10M lines).
+    raw = _read_csv(path, sep=":", header=None, usecols=[0, 2, 4, 6])
+    raw.columns = RATING_COLUMNS
+    ratings = validate_ratings(raw, source=str(path))
+    path = folder / "movies.dat"
+    rows = [line.split("::") for line in _text(path).splitlines() if line.strip()]
+    bad = [i for i, r in enumerate(rows) if len(r) != 3]
+    if bad:
+        raise ValueError(f"{path}: line {bad[0] + 1} does not have 3 '::'-separated fields "
+                         "['movieId', 'title', 'genres']")
+    mv = pd.DataFrame(rows, columns=["movieId", "title", "genres"])
+    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
+    return MovieLens(ratings, movies, None)
+
+
 def read_csv_layout(folder):
-    """Read the CSV family (ml-latest-small, ml-latest, ml-25m, ml-32m): ``ratings.csv``
+    """Read the CSV family (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m): ``ratings.csv``
     and ``movies.csv`` (the seed's format)."""
     folder = Path(folder)
     path = folder / "ratings.csv"
     ratings = validate_ratings(_read_csv(path), source=str(path))
     path = folder / "movies.csv"
-    mv = _read_csv(path, dtype={"title": str, "genres": str})
+    mv = _read_csv(path, sniff=True, dtype={"title": str, "genres": str})
     require_columns(mv, ["movieId", "title", "genres"], str(path))
     movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
     return MovieLens(ratings, movies, None)
@@ -279,7 +305,7 @@ def read_recbole(folder, name="ml-100k"):
 
     def atomic(ext):
         path = folder / f"{name}.{ext}"
-        frame = _read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        frame = _read_csv(path, ext == "item", sep="\t", dtype=str, keep_default_na=False)
         frame.columns = [c.split(":")[0] for c in frame.columns]  # drop ':token' types
         return frame, str(path)
 
@@ -289,7 +315,8 @@ def read_recbole(folder, name="ml-100k"):
 
     item, src = atomic("item")
     year = pd.to_numeric(item["release_year"], errors="coerce").astype("Int64")
-    title = item["movie_title"].where(year.isna(), item["movie_title"] + " (" + item["release_year"] + ")")
+    title = item["movie_title"].where(
+        year.isna(), item["movie_title"] + " (" + item["release_year"] + ")")
     genres = item["class"].str.split().str.join("|").replace("", "(no genres listed)")
     movies = _movies_frame(item.item_id, title, genres, year, src)
 
@@ -298,7 +325,7 @@ def read_recbole(folder, name="ml-100k"):
     return MovieLens(ratings, movies, users)
 
 
-READERS = {"ml-100k": read_ml100k, "ml-1m": read_ml1m}
+READERS = {"ml-100k": read_ml100k, "ml-1m": read_ml1m, "ml-10m": read_ml10m}
 READERS.update({name: read_csv_layout for name in CSV_FAMILY})
 
 
@@ -321,13 +348,9 @@ def embedded_ml100k_dir():
 
 def _has_files(folder, name):
     """Whether ``folder`` holds the variant's ratings file (a folder in its place is an error)."""
-    first = {"ml-100k": "u.data", "ml-1m": "ratings.dat"}.get(name, "ratings.csv")
+    first = {"ml-100k": "u.data", "ml-1m": "ratings.dat", "ml-10m": "ratings.dat"}.get(
+        name, "ratings.csv")
     return (Path(folder) / first).exists() and _need(Path(folder) / first).is_file()
-
-
-def _check_name(name):
-    if name not in DATASETS:
-        raise ValueError(f"unknown MovieLens variant {name!r}; choose one of {list(DATASETS)}")
 
 
 def load_movielens(name="ml-100k", data_dir=None):
@@ -336,8 +359,8 @@ def load_movielens(name="ml-100k", data_dir=None):
     Parameters
     ----------
     name : str
-        One of ``ml-100k``, ``ml-1m``, ``ml-latest-small``, ``ml-latest``, ``ml-25m``,
-        ``ml-32m``.
+        One of ``ml-100k``, ``ml-1m``, ``ml-10m``, ``ml-latest-small``, ``ml-latest``,
+        ``ml-20m``, ``ml-25m``, ``ml-32m``.
     data_dir : str or Path, optional
         Folder holding the unzipped files. If omitted: ``data/<name>/``, then (for
         ml-100k) the copy embedded in the RecBole wheel.
@@ -347,7 +370,7 @@ def load_movielens(name="ml-100k", data_dir=None):
     MovieLens
         ``ratings``, ``movies``, ``users`` frames; unpacks as a 3-tuple.
     """
-    _check_name(name)
+    one_of(name, DATASETS, "MovieLens variant name")
     if data_dir is not None:
         folder = Path(data_dir)
         if (folder / name).is_dir() and not _has_files(folder, name):
@@ -429,7 +452,7 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
     Path
         The folder holding the unzipped files.
     """
-    _check_name(name)
+    one_of(name, DATASETS, "MovieLens variant name")
     data_dir = Path(data_dir)
     target = data_dir / name
     if _has_files(target, name):
@@ -464,8 +487,9 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
                 archive.extractall(tmp_dir)
         except zipfile.BadZipFile as exc:
             raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
-        # GroupLens zips hold one top folder named like the variant.
-        inner = tmp_dir / name if (tmp_dir / name).is_dir() else tmp_dir
+        # GroupLens zips hold one top folder, named like the variant (see ZIP_FOLDERS).
+        top = ZIP_FOLDERS.get(name, name)
+        inner = tmp_dir / top if (tmp_dir / top).is_dir() else tmp_dir
         if not _has_files(inner, name):
             raise ValueError(f"the zip from {url} does not contain the {name} files")
         os.replace(inner, target)

@@ -68,7 +68,8 @@ from .metrics import full_ranking_metrics, rmse
 from .models import build_model
 from .synthetic import shape_of, synthetic_ratings
 
-__all__ = ["DeviceNegativeSampler", "load_ratings", "holdout", "check_world_size", "main"]
+__all__ = ["DeviceNegativeSampler", "load_ratings", "holdout", "check_world_size", "launch",
+           "main"]
 
 # Debug switches for the failure tests: the rank NCF_DDP_FAIL_RANK raises at step
 # NCF_DDP_FAIL_STEP of the first epoch, as a crashing process would.
@@ -196,6 +197,18 @@ def reset_peak_memory(device):
             f.write("5")
     except OSError:
         pass
+
+
+def resident_memory_mib():
+    """The process's resident memory now, MiB (Linux; NaN elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def peak_memory_mib(device):
@@ -507,6 +520,54 @@ def check_checkpoint(job, out, val, n=2000):
                 raise RuntimeError(f"rank {r} predicts differently from rank 0 with the "
                                    "same checkpoint")
         log(0, f"checkpoint check: {job.world_size} process(es) predict identically")
+
+
+# ----------------------------------------------------------------- launching
+def launch(args, nproc=1, out=None, timeout=600, env=None, torchrun=None):
+    """Run this module in a subprocess, as a reader would from a shell.
+
+    Parameters
+    ----------
+    args : list of str
+        Command-line arguments (see ``python -m ncf_helpers.distributed --help``);
+        ``--out`` is added from ``out``.
+    nproc : int
+        Processes. ``torchrun --standalone --nproc_per_node=nproc`` (as
+        ``python -m torch.distributed.run``) is used when ``nproc > 1`` or
+        ``torchrun=True``; a plain ``python -m`` run otherwise.
+    out : str or Path
+        Output folder (``model.pt``, ``history.csv``, ``summary.json``).
+    timeout : float
+        Seconds before the job is killed (``subprocess.TimeoutExpired``).
+    env : dict, optional
+        Extra environment variables; ``OMP_NUM_THREADS`` defaults to 1.
+
+    Returns
+    -------
+    subprocess.CompletedProcess
+        With ``stdout``/``stderr`` text; ``.history`` (a DataFrame) and ``.summary``
+        (a dict) when the run succeeded, else None.
+    """
+    import subprocess
+
+    import pandas as pd
+
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    out = Path(out if out is not None else "runs/ncf")
+    command = [sys.executable, "-m"]
+    if nproc > 1 or torchrun:
+        command += ["torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                    "-m"]
+    command += ["ncf_helpers.distributed", *map(str, args), "--out", str(out)]
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          env=full_env)
+    done.history = done.summary = None
+    if done.returncode == 0:
+        done.history = pd.read_csv(out / "history.csv")
+        done.summary = json.loads((out / "summary.json").read_text())
+    return done
 
 
 # -------------------------------------------------------------------------- CLI

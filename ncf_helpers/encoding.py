@@ -83,6 +83,9 @@ class IdEncoder:
 
     @classmethod
     def from_dict(cls, state):
+        if not isinstance(state, dict) or not {"user_ids", "item_ids"} <= set(state):
+            raise ValueError("state must be a dict with 'user_ids' and 'item_ids', as "
+                             "IdEncoder.to_dict() returns it")
         encoder = cls()
         encoder.user_ids = np.asarray(state["user_ids"], dtype=np.int64)
         encoder.item_ids = np.asarray(state["item_ids"], dtype=np.int64)

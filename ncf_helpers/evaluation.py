@@ -247,8 +247,11 @@ def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_we
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    checks.callable_arg(make_model, "make_model", "pass a function that builds a fresh model, "
-                        "e.g. lambda: GMF(n_users, n_items)")
+    hint = "pass a function that builds a fresh model, e.g. lambda: GMF(n_users, n_items)"
+    if isinstance(make_model, torch.nn.Module):  # a model is callable too, but not a builder
+        raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
+                        f"model; {hint}")
+    checks.callable_arg(make_model, "make_model", hint)
     _check_protocol(protocol)
     seed = checks.non_negative_int(seed, "seed")
     for key in ("train", "val_metric", "mode", "seed"):

@@ -15,6 +15,8 @@ encoder's users/movies, sorted, so the columns depend only on the data.
 import numpy as np
 import pandas as pd
 
+from .checks import finite_array, fitted, instance, positive_int, require_columns
+
 __all__ = [
     "AGE_BUCKETS",
     "user_features",
@@ -32,11 +34,6 @@ UNKNOWN_YEAR = "year:unknown"
 
 
 # --------------------------------------------------------------------------- checks
-def _check_encoder(encoder):
-    if not hasattr(encoder, "user_ids") or not hasattr(encoder, "item_ids"):
-        raise ValueError("encoder must be a fitted IdEncoder (call IdEncoder().fit(ratings))")
-
-
 def _py(value):
     """A numpy scalar as a plain Python value, so messages read ``10``, not ``np.int64(10)``."""
     return value.item() if hasattr(value, "item") else value
@@ -48,14 +45,10 @@ def _rows(frame, id_column, columns, ids, kind):
     ``frame`` is indexed by ``id_column`` (as the loaders return it) or holds it as a
     column.
     """
-    if not isinstance(frame, pd.DataFrame):
-        raise TypeError(f"{kind}s must be a pandas DataFrame, got {type(frame).__name__}")
+    instance(frame, pd.DataFrame, f"{kind}s", f"pass the {kind}s frame of load_movielens()")
     if frame.index.name != id_column and id_column in frame.columns:
         frame = frame.set_index(id_column)
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{kind}s frame is missing required column(s) {missing}; "
-                         f"found {list(frame.columns)}")
+    require_columns(frame, columns, f"{kind}s frame")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
         raise ValueError(f"{kind}s frame has {kind} id {_py(dup)!r} more than once")
@@ -97,10 +90,9 @@ def age_bucket(ages):
 
     Raises ValueError on a negative or non-finite age.
     """
-    ages = np.asarray(ages, dtype=float)
-    if not np.isfinite(ages).all() or (ages < 0).any():
-        bad = ages[~np.isfinite(ages) | (ages < 0)][0]
-        raise ValueError(f"ages must be finite and non-negative, got {bad}")
+    ages = finite_array(ages, "ages")
+    if (ages < 0).any():
+        raise ValueError(f"ages must be non-negative, got {ages[ages < 0][0]}")
     lows = np.array([low for _, low in AGE_BUCKETS])
     labels = np.array([label for label, _ in AGE_BUCKETS], dtype=object)
     return labels[np.searchsorted(lows, ages, side="right") - 1]
@@ -143,7 +135,7 @@ def user_features(users, encoder, occupations=None, genders=None):
     ValueError
         If a column is missing (named), a value is missing or an age is negative.
     """
-    _check_encoder(encoder)
+    fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first")
     ids = encoder.user_ids
     rows = _rows(users, "userId", ["age", "gender", "occupation"], ids, "user")
     blocks = [
@@ -187,7 +179,7 @@ def item_features(movies, encoder, genres=None, decades=None):
         If a column is missing (named), genres are missing, or a genre or decade
         is not in the given vocabulary.
     """
-    _check_encoder(encoder)
+    fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first")
     ids = encoder.item_ids
     rows = _rows(movies, "movieId", ["genres", "year"], ids, "movie")
     lists = [[] if g == NO_GENRES else [x for x in str(g).split("|") if x]
@@ -228,7 +220,7 @@ def count_buckets(counts, edges):
         Increasing positive upper bounds of all buckets but the last.
     """
     counts = np.asarray(counts)
-    edges = [int(e) for e in edges]
+    edges = [positive_int(e, "each of edges") for e in edges]
     if not edges or edges[0] < 1 or any(a >= b for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be increasing positive integers, got {edges}")
     if counts.dtype.kind not in "iu" or (counts < 0).any():

@@ -24,7 +24,15 @@ arrays of equal length and returning one float per pair, higher meaning better.
 """
 import numpy as np
 
-from .checks import callable_arg, finite_array, index_array, positive_int, same_length, scores_array
+from .checks import (
+    callable_arg,
+    finite_array,
+    index_array,
+    non_empty,
+    positive_int,
+    same_length,
+    scores_array,
+)
 from .sampling import NegativeSampler
 
 __all__ = [
@@ -33,7 +41,6 @@ __all__ = [
     "ranking_metrics_from_ranks",
     "sample_candidates",
     "ranking_metrics_from_candidates",
-    "sampled_ranking_metrics",
     "full_ranking_metrics",
     "model_scorer",
     "rmse_metric",
@@ -54,6 +61,9 @@ def _sorted_unique(values):
 def _score(score_fn, users, items):
     """Scores of (user, item) pairs, checked to be one finite float per pair."""
     return scores_array(score_fn(users, items), len(users))
+
+
+_SCORER_HINT = "pass score_fn(users, items) -> scores, e.g. model_scorer(model)"
 
 
 # ---------------------------------------------------------------------------
@@ -278,6 +288,7 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     dict
         ``hit_rate`` and ``ndcg`` (means over test pairs) and ``n_test``.
     """
+    callable_arg(score_fn, "score_fn", _SCORER_HINT)
     k = positive_int(k, "k")
     test_users = index_array(test_users, "test_users")
     candidates = np.asarray(candidates)
@@ -294,19 +305,6 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
     metrics = ranking_metrics_from_ranks(ranks, np.arange(len(ranks)), k)
     return {"hit_rate": metrics["hit_rate"], "ndcg": metrics["ndcg"], "n_test": len(ranks)}
-
-
-def sampled_ranking_metrics(score_fn, test_users, test_items, train_users, train_items,
-                            n_items, n_negatives=99, k=10, seed=0):
-    """NCF's sampled protocol in one call: :func:`sample_candidates` then
-    :func:`ranking_metrics_from_candidates`.
-
-    When comparing several models, call the two steps yourself so the candidates
-    are drawn once. Parameters and return value are those of the two functions.
-    """
-    candidates = sample_candidates(test_users, test_items, train_users, train_items,
-                                   n_items, n_negatives=n_negatives, seed=seed)
-    return ranking_metrics_from_candidates(score_fn, test_users, candidates, k=k)
 
 
 # ---------------------------------------------------------------------------
@@ -346,6 +344,7 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
         ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test
         users) and ``n_users``.
     """
+    callable_arg(score_fn, "score_fn", _SCORER_HINT)
     n_items = positive_int(n_items, "n_items")
     k = positive_int(k, "k")
     chunk_size = positive_int(chunk_size, "chunk_size")
@@ -448,3 +447,88 @@ def model_scorer(model, batch_size=65536, device=None):
         return np.concatenate(out) if out else np.empty(0)
 
     return score_fn
+
+
+# ---------------------------------------------------------------------------
+# validation metrics for training: metric(model) -> float, with a __name__
+# ---------------------------------------------------------------------------
+def _pairs(users, items, what):
+    users, items = index_array(users, f"{what} users"), index_array(items, f"{what} items")
+    non_empty(users, f"{what} users", "there is nothing to validate on")
+    same_length(users=users, items=items)
+    return users, items
+
+
+def _named(metric, name):
+    metric.__name__ = name  # fit records it as the history column val_<name>
+    return metric
+
+
+def rmse_metric(users, items, ratings):
+    """Validation metric: RMSE of a rating model on ``(users, items, ratings)``.
+
+    Returns ``metric(model) -> float`` named ``"rmse"``; use ``mode="min"`` in ``fit``.
+    """
+    users, items = _pairs(users, items, "validation")
+    ratings = finite_array(ratings, "validation ratings")
+    same_length(users=users, ratings=ratings)
+    return _named(lambda model: rmse(ratings, model_scorer(model)(users, items)), "rmse")
+
+
+def sampled_auc_metric(users, items, known_users, known_items, n_items, seed=0, name="auc"):
+    """Validation metric for implicit feedback: a sampled pairwise AUC.
+
+    Each held-out positive ``(u, i)`` is paired with one item ``j`` that ``u`` never
+    interacted with (drawn once, with ``seed``, so every epoch is scored on the same
+    pairs). The metric is the fraction of pairs with ``score(u, i) > score(u, j)``,
+    ties counting one half: 0.5 is guessing, 1.0 is a perfect ordering.
+
+    Parameters
+    ----------
+    users, items : array-like of int
+        The held-out positives (e.g. the validation split).
+    known_users, known_items : array-like of int
+        Every known interaction (train, val and test), so a held-out positive is
+        never drawn as a negative.
+    n_items : int
+    seed : int, default 0
+    name : str, default "auc"
+        Sets ``metric.__name__``, hence the history column ``val_<name>``.
+
+    Returns
+    -------
+    callable
+        ``metric(model) -> float``; use ``mode="max"`` in ``fit``.
+    """
+    users, items = _pairs(users, items, "validation")
+    negatives = NegativeSampler(known_users, known_items, n_items).sample(
+        users, np.random.default_rng(seed))
+
+    def metric(model):
+        score = model_scorer(model)
+        pos, neg = score(users, items), score(users, negatives)
+        return float(np.mean(pos > neg) + 0.5 * np.mean(pos == neg))
+
+    return _named(metric, name)
+
+
+def sampled_hit_rate_metric(users, candidates, k=10):
+    """Validation metric: sampled HR@``k`` over precomputed candidate lists.
+
+    ``candidates`` are as :func:`sample_candidates` returns them for the validation
+    pairs (held-out item in column 0). Returns ``metric(model) -> float`` named
+    ``f"hr{k}"``; use ``mode="max"`` in ``fit``.
+    """
+    k = positive_int(k, "k")
+    users = index_array(users, "validation users")
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or candidates.shape[1] < 2:
+        raise ValueError(f"candidates must have shape (n_val, 1 + n_negatives), "
+                         f"got {candidates.shape}; build them with sample_candidates")
+    same_length(users=users, candidates=candidates)
+
+    def metric(model):
+        return ranking_metrics_from_candidates(model_scorer(model), users, candidates,
+                                               k)["hit_rate"]
+
+    return _named(metric, f"hr{k}")

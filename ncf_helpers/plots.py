@@ -57,7 +57,7 @@ def plot_learning_curves(histories, metric, axes=None, title=None):
     return axes
 
 
-def plot_results(results, column, ax=None, title=None, error=None, reference=None):
+def plot_results(results, column, ax=None, title=None, error=None, reference=None, decimals=3):
     """Dot plot of one metric column of a results table (index = model).
 
     ``error``: a column of the table (or a Series) with each model's seed-to-seed
@@ -65,6 +65,7 @@ def plot_results(results, column, ax=None, title=None, error=None, reference=Non
     unit, not hidden: the x axis spans the values with a margin, and the caption says
     so, because bars on a cut axis make small gaps look huge.
     ``reference``: a value to draw as a dashed vertical line (e.g. a baseline).
+    ``decimals``: digits of the value printed above each dot.
     """
     ax = _axis(ax, figsize=(6, 0.4 * len(results) + 1.2))
     ordered = results.sort_values(column, ascending=False)
@@ -76,7 +77,7 @@ def plot_results(results, column, ax=None, title=None, error=None, reference=Non
     ys = range(len(ordered))
     ax.errorbar(values, ys, xerr=spread, fmt="o", color="tab:blue", capsize=3)
     for y, value in zip(ys, values):
-        ax.annotate(f"{value:.3f}", (value, y), textcoords="offset points", xytext=(0, 7),
+        ax.annotate(f"{value:.{decimals}f}", (value, y), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize="small")
     ax.set_yticks(list(ys), ordered.index.astype(str))
     ax.set_ylim(-0.6, len(ordered) - 0.4)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import load_movielens, subset
+from .checks import non_negative_int, one_of
+from .data import MovieLens, load_movielens, subset
 from .encoding import IdEncoder
 from .splits import train_val_test_split
 
@@ -28,9 +29,7 @@ class PreparedSplit:
 
     def arrays(self, part):
         """``(users, items, ratings)`` numpy arrays of ``"train"``, ``"val"`` or ``"test"``."""
-        if part not in ("train", "val", "test"):
-            raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
-        frame = getattr(self, part)
+        frame = getattr(self, one_of(part, ("train", "val", "test"), "part"))
         users, items = self.encoder.transform(frame)
         return users, items, frame["rating"].to_numpy(dtype=np.float32)
 
@@ -49,6 +48,17 @@ def _prepare(ratings, movies, users, split):
     return PreparedSplit(train, val, test, encoder, movies, users)
 
 
+def _unpack(data):
+    """``ratings, movies, users`` of ``data`` (default: ml-100k)."""
+    if data is None:
+        return load_movielens("ml-100k")
+    if not (isinstance(data, MovieLens) or isinstance(data, (tuple, list)) and len(data) == 3):
+        raise TypeError(f"data must be what load_movielens returns (ratings, movies, users), "
+                        f"got {type(data).__name__}; pass data=load_movielens(...), "
+                        "or data=(ratings, movies, None) for frames of your own")
+    return data
+
+
 def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=0.1):
     """The seed's set-up: ids below ``max_id``, random test and validation holdouts.
 
@@ -59,8 +69,9 @@ def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=
     data : MovieLens, optional
         Already loaded data; default ``load_movielens("ml-100k")``.
     """
-    ratings, movies, users = data if data is not None else load_movielens("ml-100k")
-    ratings = subset(ratings, users=range(max_id), items=range(max_id))
+    ratings, movies, users = _unpack(data)
+    ratings = subset(ratings, users=range(non_negative_int(max_id, "max_id")),
+                     items=range(max_id))
     split = train_val_test_split(ratings, test_fraction, val_fraction, seed, method="random")
     return _prepare(ratings, movies, users, split)
 
@@ -68,6 +79,6 @@ def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=
 def last_item_split(data=None):
     """The NCF paper's set-up on full ml-100k: leave the latest rating out for test,
     the one before it for validation."""
-    ratings, movies, users = data if data is not None else load_movielens("ml-100k")
+    ratings, movies, users = _unpack(data)
     split = train_val_test_split(ratings, method="last")
     return _prepare(ratings, movies, users, split)

@@ -2,17 +2,19 @@
 movies nearest to a given one in embedding space.
 
 Both functions speak MovieLens ids (``userId``, ``movieId``) at the boundary and
-use an id *encoder* to reach the model's 0-based indices. The encoder needs:
-
-* ``encoder.user_index(user_ids)`` / ``encoder.item_index(movie_ids)`` -> int64
-  indices, raising ``KeyError`` for an unknown id;
-* ``encoder.item_ids``: array mapping item index -> movieId;
-* ``encoder.n_items``: number of items.
+use the fitted :class:`~ncf_helpers.encoding.IdEncoder` to reach the model's indices.
 """
 import numpy as np
 import pandas as pd
 
-from .metrics import _as_index_array, _call_scorer, _check_count, _check_same_length
+from .checks import (
+    callable_arg,
+    index_array,
+    positive_int,
+    require_columns,
+    same_length,
+    scores_array,
+)
 
 __all__ = ["recommend", "similar_movies"]
 
@@ -29,10 +31,12 @@ def _movie_table(encoder, items, movies):
     movie_ids = np.asarray(encoder.item_ids)[items]
     table = pd.DataFrame({"movieId": movie_ids})
     if movies is not None:
-        if "movieId" in movies.columns:
+        if "movieId" in require_columns(movies, ["title"], "movies").columns:
             movies = movies.set_index("movieId")
-        if "title" not in movies.columns:
-            raise ValueError("movies must have a 'title' column")
+        if movies.index.has_duplicates:
+            raise ValueError(f"movies lists movieId {movies.index[movies.index.duplicated()][0]} "
+                             "more than once; keep one row per movie "
+                             "(movies[~movies.index.duplicated()])")
         columns = [c for c in ("title", "genres") if c in movies.columns]
         # reindex, not loc: a movie missing from `movies` gets NaN rather than failing.
         info = movies[columns].reindex(movie_ids)
@@ -49,7 +53,7 @@ def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None,
     score_fn : callable
         ``score_fn(users, items) -> scores`` (higher = better), e.g. a baseline
         or ``metrics.model_scorer(model)``.
-    encoder : id encoder
+    encoder : IdEncoder
         Maps ``user_id`` to its index and item indices back to movieIds.
     user_id : int
         The MovieLens ``userId``.
@@ -72,15 +76,16 @@ def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None,
     KeyError
         If ``user_id`` is unknown to the encoder.
     """
-    n = _check_count(n, "n")
-    n_items = _check_count(encoder.n_items, "encoder.n_items")
-    train_users = _as_index_array(train_users, "train_users")
-    train_items = _as_index_array(train_items, "train_items", n_items)
-    _check_same_length(train_users=train_users, train_items=train_items)
-    user = np.asarray(encoder.user_index([user_id]), dtype=np.int64)[0]
+    callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+    n = positive_int(n, "n")
+    n_items = encoder.n_items
+    train_users = index_array(train_users, "train_users")
+    train_items = index_array(train_items, "train_items", n_items)
+    same_length(train_users=train_users, train_items=train_items)
+    user = encoder.user_index([user_id])[0]
 
     items = np.arange(n_items)
-    scores = _call_scorer(score_fn, np.full(n_items, user), items)
+    scores = scores_array(score_fn(np.full(n_items, user), items), n_items)
     scores[train_items[train_users == user]] = -np.inf  # already seen: not a recommendation
     top = _top_n(scores, n)
 
@@ -97,7 +102,7 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     ----------
     item_embeddings : array-like or torch.Tensor, shape (n_items, d)
         One row per item index, e.g. ``model.item_embedding.weight``.
-    encoder : id encoder
+    encoder : IdEncoder
         Maps ``movie_id`` to its index and item indices back to movieIds.
     movie_id : int
         The MovieLens ``movieId`` to find neighbours of (it is not returned).
@@ -116,14 +121,16 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     KeyError
         If ``movie_id`` is unknown to the encoder.
     """
-    n = _check_count(n, "n")
+    n = positive_int(n, "n")
     if hasattr(item_embeddings, "detach"):  # a torch tensor, possibly on GPU
         item_embeddings = item_embeddings.detach().cpu().numpy()
     embeddings = np.asarray(item_embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or embeddings.shape[0] != encoder.n_items:
         raise ValueError(f"item_embeddings must have shape (n_items={encoder.n_items}, d), "
-                         f"got {embeddings.shape}")
-    item = np.asarray(encoder.item_index([movie_id]), dtype=np.int64)[0]
+                         f"got {embeddings.shape}; pass model.item_embedding.weight")
+    if not np.isfinite(embeddings).all():
+        raise ValueError("item_embeddings contain NaN or infinite values: the model diverged")
+    item = encoder.item_index([movie_id])[0]
 
     # Zero vectors have no direction: give them similarity 0 instead of NaN.
     norms = np.linalg.norm(embeddings, axis=1)

@@ -12,8 +12,7 @@ import os
 import numpy as np
 import torch
 
-from .checks import (finite_number, index_array, instance, non_empty, positive_int,
-                     same_length)
+from .checks import finite_number, index_array, instance, non_empty, positive_int, same_length
 
 # After this many redraw rounds the few users still left (those who rated nearly
 # every item) get their negatives by enumerating their unseen items instead.
@@ -28,11 +27,8 @@ def check_ratio(ratio):
 def _check_memory(ratio, n_positives, n_negatives):
     """Refuse an epoch that cannot fit in memory, before numpy tries to allocate it."""
     need = 40 * n_negatives  # owners, negatives, the concatenated epoch, rejection keys
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system
-        return
-    if need > have:
+    have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if os.name == "posix" else 0
+    if need > have > 0:
         raise ValueError(
             f"negative_samples_ratio={ratio:g} is too large: {n_positives:,} positives would "
             f"get {n_negatives:,} negatives per epoch, about {need / 2**30:,.0f} GiB of memory, "
@@ -84,8 +80,8 @@ class NegativeSampler:
         items = index_array(items, "items", self.n_items)
         same_length(users=users, items=items)
         non_empty(users, "users", "cannot sample negatives from an empty interaction set")
-        if (self.n_users or users.max() + 1) * self.n_items >= 2**63:
-            raise ValueError(f"{users.max() + 1} users x {self.n_items} items do not fit "
+        if (self.n_users or int(users.max()) + 1) * self.n_items >= 2**63:
+            raise ValueError(f"{int(users.max()) + 1} users x {self.n_items} items do not fit "
                              "in 64-bit keys; encode ids with IdEncoder first")
         keys = np.sort(users * self.n_items + items)
         self.keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sorted, duplicates dropped

@@ -24,6 +24,8 @@ counts are gone, and the names say *movie*, not *book*.
 import numpy as np
 import torch
 
+from .checks import fraction, require_columns
+
 
 class SeedBookDataset(torch.utils.data.Dataset):
     """The seed's ``BookDataset`` (bugs included; see the module docstring).
@@ -44,14 +46,11 @@ class SeedBookDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, interactions, movie_ids, negative_samples_ratio=0.5):
-        missing = [c for c in ("userId", "movieId", "rating") if c not in interactions.columns]
-        if missing:
-            raise ValueError(f"interactions is missing column(s) {missing}")
-        if negative_samples_ratio < 0 or negative_samples_ratio > 1:
-            raise ValueError("negative_samples_ratio must be between 0 and 1.")
-        self.interactions = interactions
+        self.interactions = require_columns(interactions, ["userId", "movieId", "rating"],
+                                            "interactions")
         self.movie_ids = np.asarray(movie_ids)
-        self.negative_samples_ratio = negative_samples_ratio
+        self.negative_samples_ratio = fraction(negative_samples_ratio, "negative_samples_ratio",
+                                               closed="both")
 
     def __len__(self):
         # The seed tried len * (1 + ratio), but then idx runs past the frame; so every

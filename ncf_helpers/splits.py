@@ -134,6 +134,8 @@ def leakage_report(train, test):
         ``test_users_unseen`` and ``test_items_unseen`` (users/movies the model never
         saw in train: their embeddings are untrained) and the rows they cover.
     """
+    for name, frame in (("train", train), ("test", test)):
+        require_columns(frame, ["userId", "movieId"], name)
     pairs = lambda f: pd.MultiIndex.from_frame(f[["userId", "movieId"]])  # noqa: E731
     unseen_user = ~test["userId"].isin(train["userId"].unique())
     unseen_item = ~test["movieId"].isin(train["movieId"].unique())

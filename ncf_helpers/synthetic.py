@@ -49,7 +49,7 @@ def shape_of(spec):
                              "'USERSxMOVIESxRATINGS', optionally with '/k'") from None
     if div:
         if not div.isdigit() or int(div) < 1:
-            raise ValueError(f"the divisor in {spec!r} must be a positive integer")
+            raise ValueError(f"the divisor in shape {spec!r} must be a positive integer")
         users, ratings = max(1, users // int(div)), max(1, ratings // int(div))
     return users, movies, ratings
 

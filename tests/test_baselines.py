@@ -55,7 +55,8 @@ def test_bias_baseline_shrinks_rare_items_and_clips():
     free = BiasBaseline(reg_user=0, reg_item=0, n_iters=50).fit(users, items, ratings, 3, 2)
     shrunk = BiasBaseline(reg_user=0, reg_item=5).fit(users, items, ratings, 3, 2)
     assert free.predict([1], [1])[0] > shrunk.predict([1], [1])[0]
-    clipped = BiasBaseline(reg_user=0, reg_item=0, rating_range=(1, 4)).fit(users, items, ratings, 3, 2)
+    clipped = BiasBaseline(reg_user=0, reg_item=0, rating_range=(1, 4))
+    clipped.fit(users, items, ratings, 3, 2)
     assert clipped.predict([0, 1], [1, 1]).max() <= 4
 
 
@@ -76,7 +77,7 @@ def test_baselines_are_scorers(biased_ratings):
 def test_fit_validation(cls):
     with pytest.raises(ValueError, match="same length"):
         cls().fit([0, 1], [0], [1.0, 2.0], 2, 2)
-    with pytest.raises(ValueError, match="items"):
+    with pytest.raises(IndexError, match=r"items must be in \[0, 2\); found 5"):
         cls().fit([0, 1], [0, 5], [1.0, 2.0], 2, 2)
     with pytest.raises(ValueError, match="empty"):
         cls().fit([], [], [], 2, 2)

@@ -12,9 +12,17 @@ import pandas as pd
 import pytest
 
 from ncf_helpers import data
-from ncf_helpers.data import (download_movielens, embedded_ml100k_dir, load_movielens,
-                              read_csv_layout, read_ml100k, read_ml1m, read_recbole, subset,
-                              validate_ratings)
+from ncf_helpers.data import (
+    download_movielens,
+    embedded_ml100k_dir,
+    load_movielens,
+    read_csv_layout,
+    read_ml1m,
+    read_ml100k,
+    read_recbole,
+    subset,
+    validate_ratings,
+)
 
 # Three movies and five ratings, written below in every layout.
 MOVIES = [(1, "Toy Story", 1995, ["Animation", "Children's", "Comedy"]),

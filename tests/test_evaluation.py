@@ -37,7 +37,7 @@ def test_rating_protocol_scores_and_table():
     mean = GlobalMean().fit(*protocol.train, protocol.n_users, protocol.n_items)
     base = score_baseline("mean", mean, protocol)
     assert base.history is None and set(base.test) == {"RMSE", "MAE"}
-    worse = score_baseline("three", lambda u, i: np.full(len(u), 3.0), protocol)
+    worse = score_baseline("three", lambda u, i: np.full(len(u), 5.0), protocol)
     table = results_table([worse, base], sort_by="test RMSE")
     assert list(table.index) == ["mean", "three"]
     assert {"test RMSE", "test MAE", "val RMSE", "best epoch", "seconds"} <= set(table.columns)
@@ -76,8 +76,10 @@ def test_train_and_score_seeds_the_initial_weights():
 def test_train_and_score_rejects_bad_arguments():
     protocol = RatingProtocol(_toy_split())
     model = GMF(protocol.n_users, protocol.n_items, 4)
-    with pytest.raises(TypeError, match="make_model must be callable.*lambda"):
+    with pytest.raises(TypeError, match="make_model must be a function, got a GMF model.*lambda"):
         train_and_score("gmf", model, protocol)
+    with pytest.raises(TypeError, match="make_model must be callable"):
+        train_and_score("gmf", "GMF", protocol)
     with pytest.raises(TypeError, match="RatingProtocol or RankingProtocol"):
         train_and_score("gmf", lambda: model, protocol.train)
     with pytest.raises(TypeError, match="'mode'"):

@@ -95,7 +95,7 @@ def test_user_features_rejects_missing_values_and_bad_vocabulary(users):
 def test_user_features_rejects_duplicates_and_unfitted_encoder(users):
     with pytest.raises(ValueError, match="user id 10 more than once"):
         user_features(pd.concat([users, users.loc[[10]]]), encoder_for([10], [1]))
-    with pytest.raises(ValueError, match="fitted IdEncoder"):
+    with pytest.raises(ValueError, match="IdEncoder is not fitted yet; call IdEncoder"):
         user_features(users, IdEncoder())
     with pytest.raises(TypeError, match="DataFrame"):
         user_features(users.to_numpy(), encoder_for([10], [1]))

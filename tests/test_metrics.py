@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from ncf_helpers.metrics import (
     full_ranking_metrics,
@@ -8,8 +9,10 @@ from ncf_helpers.metrics import (
     ranking_metrics_from_candidates,
     ranking_metrics_from_ranks,
     rmse,
+    rmse_metric,
     sample_candidates,
-    sampled_ranking_metrics,
+    sampled_auc_metric,
+    sampled_hit_rate_metric,
 )
 
 
@@ -33,7 +36,8 @@ def test_rating_errors_reject_bad_input(metric):
 
 
 # --- metrics from ranks -------------------------------------------------------
-@pytest.mark.parametrize("rank, ndcg", [(0, 1.0), (2, 0.5), (9, 1 / np.log2(11)), (10, 0.0), (50, 0.0)])
+@pytest.mark.parametrize("rank, ndcg",
+                         [(0, 1.0), (2, 0.5), (9, 1 / np.log2(11)), (10, 0.0), (50, 0.0)])
 def test_single_held_out_item_at_known_rank(rank, ndcg):
     m = ranking_metrics_from_ranks([rank], [7], k=10)
     assert m["hit_rate"] == float(rank < 10)
@@ -65,7 +69,7 @@ def test_ranks_validation():
         ranking_metrics_from_ranks([1, 1], [0, 0], k=10)
     with pytest.raises(ValueError, match="k must"):
         ranking_metrics_from_ranks([1], [0], k=0)
-    with pytest.raises(ValueError, match="ranks"):
+    with pytest.raises(IndexError, match="ranks must be non-negative; found -1"):
         ranking_metrics_from_ranks([-1], [0], k=5)
 
 
@@ -130,7 +134,7 @@ def test_candidates_error_when_user_has_too_few_unrated_items():
 
 def test_candidates_validate_indices(split):
     tr_u, tr_i, te_u, te_i = split
-    with pytest.raises(ValueError, match="test_items"):
+    with pytest.raises(IndexError, match="test_items"):
         sample_candidates(te_u, te_i + N_ITEMS, tr_u, tr_i, N_ITEMS)
     with pytest.raises(ValueError, match="same length"):
         sample_candidates(te_u, te_i[:-1], tr_u, tr_i, N_ITEMS)
@@ -138,11 +142,12 @@ def test_candidates_validate_indices(split):
 
 def test_sampled_perfect_and_constant_scorers(split):
     tr_u, tr_i, te_u, te_i = split
-    perfect = sampled_ranking_metrics(perfect_scorer(te_u, te_i), te_u, te_i, tr_u, tr_i, N_ITEMS)
+    cand = sample_candidates(te_u, te_i, tr_u, tr_i, N_ITEMS)
+    perfect = ranking_metrics_from_candidates(perfect_scorer(te_u, te_i), te_u, cand)
     assert perfect["hit_rate"] == 1.0 and perfect["ndcg"] == 1.0
     assert perfect["n_test"] == len(te_u)
     # Pessimistic ties: a scorer that cannot tell items apart gets no credit.
-    constant = sampled_ranking_metrics(lambda u, i: np.zeros(len(u)), te_u, te_i, tr_u, tr_i, N_ITEMS)
+    constant = ranking_metrics_from_candidates(lambda u, i: np.zeros(len(u)), te_u, cand)
     assert constant["hit_rate"] == 0.0 and constant["ndcg"] == 0.0
 
 
@@ -170,8 +175,10 @@ def test_scorer_contract_is_checked(split):
 # --- full protocol -------------------------------------------------------------------
 def test_full_ranking_perfect_and_constant_scorers(split):
     tr_u, tr_i, te_u, te_i = split
-    m = full_ranking_metrics(perfect_scorer(te_u, te_i), te_u, te_i, tr_u, tr_i, N_ITEMS, chunk_size=7)
-    assert m == pytest.approx({"hit_rate": 1.0, "ndcg": 1.0, "precision": 0.1, "recall": 1.0, "map": 1.0,
+    m = full_ranking_metrics(perfect_scorer(te_u, te_i), te_u, te_i, tr_u, tr_i, N_ITEMS,
+                             chunk_size=7)
+    assert m == pytest.approx({"hit_rate": 1.0, "ndcg": 1.0, "precision": 0.1, "recall": 1.0,
+                               "map": 1.0,
                                "n_users": len(np.unique(te_u))})
     m = full_ranking_metrics(lambda u, i: np.ones(len(u)), te_u, te_i, tr_u, tr_i, N_ITEMS)
     assert m["hit_rate"] == 0.0
@@ -249,3 +256,60 @@ def test_model_scorer_wraps_a_torch_model():
     assert scores.dtype == np.float64
     np.testing.assert_allclose(scores, expected, rtol=1e-6)  # eval mode: no dropout
     assert model.training  # the caller's mode is restored
+
+
+# --- validation metrics for fit ----------------------------------------------
+class TableModel(torch.nn.Module):
+    """A "model" whose score for (user, item) is a fixed table entry."""
+
+    def __init__(self, table):
+        super().__init__()
+        self.table = torch.nn.Parameter(torch.as_tensor(table, dtype=torch.float64))
+
+    def forward(self, users, items):
+        return self.table[users, items]
+
+
+def test_rmse_metric_is_rmse_of_the_model_predictions():
+    table = np.arange(12.0).reshape(3, 4)
+    users, items, ratings = np.array([0, 2, 1]), np.array([3, 0, 1]), np.array([3.0, 9.0, 5.0])
+    metric = rmse_metric(users, items, ratings)
+    assert metric.__name__ == "rmse"
+    # predictions 3, 8, 5: errors 0, -1, 0
+    assert metric(TableModel(table)) == pytest.approx(np.sqrt(1 / 3))
+    with pytest.raises(ValueError, match="same length"):
+        rmse_metric(users, items, ratings[:2])
+    with pytest.raises(ValueError, match="validation users is empty"):
+        rmse_metric([], [], [])
+
+
+def test_sampled_auc_metric_orders_positives_above_negatives():
+    n_users, n_items = 3, 6
+    users, items = np.array([0, 1, 2]), np.array([0, 1, 2])
+    known_u, known_i = np.r_[users, 0, 1], np.r_[items, 5, 4]
+    metric = sampled_auc_metric(users, items, known_u, known_i, n_items, seed=1, name="auc")
+    assert metric.__name__ == "auc"
+    held_out = np.zeros((n_users, n_items))
+    held_out[users, items] = 1.0
+    assert metric(TableModel(held_out)) == 1.0       # every positive above its negative
+    assert metric(TableModel(-held_out)) == 0.0      # every positive below
+    assert metric(TableModel(np.zeros((n_users, n_items)))) == 0.5  # ties count one half
+    with pytest.raises(IndexError, match="items must be in"):
+        sampled_auc_metric(users, items, known_u, known_i + 10, n_items)
+
+
+def test_sampled_hit_rate_metric_matches_ranking_metrics(split):
+    tr_u, tr_i, te_u, te_i = split
+    cand = sample_candidates(te_u, te_i, tr_u, tr_i, N_ITEMS, seed=3)
+    rng = np.random.default_rng(0)
+    table = rng.random((int(max(tr_u.max(), te_u.max())) + 1, N_ITEMS))
+    metric = sampled_hit_rate_metric(te_u, cand, k=5)
+    assert metric.__name__ == "hr5"
+    model = TableModel(table)
+    expected = ranking_metrics_from_candidates(model_scorer(model), te_u, cand, 5)["hit_rate"]
+    assert metric(model) == expected
+    assert 0 < expected < 1
+    with pytest.raises(ValueError, match="sample_candidates"):
+        sampled_hit_rate_metric(te_u, cand[:, 0])
+    with pytest.raises(ValueError, match="k must"):
+        sampled_hit_rate_metric(te_u, cand, k=0)

@@ -62,7 +62,7 @@ def test_reproducible_with_global_numpy_seed():
 def test_ratio_outside_unit_interval_rejected_like_the_seed():
     frame = make_interactions()
     for bad in (-0.1, 1.5):
-        with pytest.raises(ValueError, match="between 0 and 1"):
+        with pytest.raises(ValueError, match=r"negative_samples_ratio must be in \[0, 1\]"):
             SeedBookDataset(frame, np.arange(50), bad)
     with pytest.raises(ValueError, match="rating"):
         SeedBookDataset(frame.drop(columns="rating"), np.arange(50))

@@ -5,17 +5,18 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import run_notebooks, tasks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-STRICT_NBVAL = "-m pytest -q --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks"
+STRICT_NBVAL = ("-m pytest -q --nbval --nbval-current-env "
+                "--nbval-sanitize-with notebooks/sanitize.cfg notebooks")
 
 
 def makefile_recipes():
@@ -52,7 +53,8 @@ def project(tmp_path):
     """A checkout with an up-to-date install: plans hold only the task's own commands."""
     for name in tasks.INSTALL_INPUTS:
         (tmp_path / name).write_text("")
-    (tmp_path / ".venv").mkdir()
+    tasks.venv_python(tmp_path).parent.mkdir(parents=True)
+    tasks.venv_python(tmp_path).touch()
     past = time.time() - 60
     for name in tasks.INSTALL_INPUTS:
         os.utime(tmp_path / name, (past, past))
@@ -74,7 +76,6 @@ def test_test_task_is_lint_then_unit_then_strict_nbval(project):
 
 def test_lint_runs_ruff_on_the_code_when_installed(project):
     ruff = tasks.venv_bin(project) / "ruff"
-    ruff.parent.mkdir(parents=True)
     ruff.write_text("#!/bin/sh\n")
     ruff.chmod(0o755)
     assert commands(tasks.plan("lint", project)) == [f"{ruff} check ncf_helpers tests benchmarks"]
@@ -89,7 +90,8 @@ def test_run_and_notebooks_execute_the_series(project):
 
 
 def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
-    os.utime(project / "requirements.txt")  # edited after the last install
+    later = time.time() + 10
+    os.utime(project / "requirements.txt", (later, later))  # edited after the last install
     steps = tasks.plan("run", project)
     assert "a few minutes" in steps[0].note  # said before pip starts
     assert [s.argv[-2:] for s in steps[:3]] == [

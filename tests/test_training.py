@@ -87,14 +87,13 @@ def test_mode_max_keeps_the_highest_metric():
     assert history.attrs["best_epoch"] == 2
 
 
-@pytest.mark.parametrize("where", [0, N - 1])
-def test_nan_loss_raises_naming_epoch_and_batch(where):
+def test_nan_loss_raises_naming_epoch_and_batch():
     u, i, r = data()
-    r = r.copy()
-    r[where] = np.nan
-    with pytest.raises(FloatingPointError, match=r"epoch 1, batch \d+"):
-        fit(model(), (u, i, r), scripted_metric([1.0]), epochs=1, batch_size=8,
-            progress=False)
+    m = model()
+    with torch.no_grad():
+        m.user_embedding.weight[u[20]] = float("nan")  # NaN targets are refused earlier
+    with pytest.raises(FloatingPointError, match=r"loss became nan at epoch 1, batch \d+"):
+        fit(m, (u, i, r), scripted_metric([1.0]), epochs=1, batch_size=8, progress=False)
 
 
 def test_exploding_learning_rate_raises():
@@ -166,7 +165,7 @@ def test_without_ratio_each_epoch_sees_the_training_set_once():
 
 @pytest.mark.parametrize("kwargs, error, name", [
     ({"negative_samples_ratio": -0.1}, ValueError, "negative_samples_ratio"),
-    ({"negative_samples_ratio": "0.4"}, TypeError, "negative_samples_ratio"),
+    ({"negative_samples_ratio": "0.4"}, ValueError, "negative_samples_ratio"),
     ({"negative_samples_ratio": 0.4}, ValueError, "sampler"),
     ({"optimizer": "rmsprop"}, ValueError, "rmsprop"),
     ({"scheduler": "cosine"}, ValueError, "cosine"),

@@ -1,0 +1,230 @@
+"""What one training epoch costs as MovieLens grows: the sweep notebook 09 shows.
+
+    python -m benchmarks.scale                  # sweep + ml-25m epochs + ranking (long)
+    python -m benchmarks.scale --sweep          # only the size sweep (~10 min)
+    python -m benchmarks.scale --epoch          # only the ml-25m epoch on 1 and 2 processes
+    python -m benchmarks.scale --ranking        # only full-ranking evaluation at ml-25m shape
+    python -m benchmarks.scale --epoch --epoch-steps 300   # part of the epoch, extrapolated
+
+Every row trains the same model, ``NeuMF`` (GMF 8, MLP 32 -> [64, 32, 16]), on implicit
+feedback with 4 fresh negatives per positive, through ``ncf_helpers.distributed``
+(the device-resident trainer) in a fresh process, so each peak-memory figure is one
+process's own. Data: real ml-100k, then synthetic ratings with the users, movies and
+ratings of ml-1m, ml-10m, ml-25m and ml-32m (:mod:`ncf_helpers.synthetic`, cached as
+``.npz`` in ``build/scale/``).
+
+Where a full epoch would take too long, a row times the first ``--steps`` optimizer
+steps and extrapolates the epoch time from the time per step (the column
+``measured`` says ``full epoch`` or ``N of M steps``). Results are appended to
+``benchmarks/results/scale.csv`` (one row per measurement, newest last, with the
+machine, load average and command), which notebook 09 reads.
+"""
+import argparse
+import csv
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "build" / "scale"
+RESULTS = ROOT / "benchmarks" / "results" / "scale.csv"
+SWEEP = ("ml-100k", "ml-1m", "ml-10m", "ml-25m", "ml-32m")
+BATCH = 32768  # positives per step (163,840 samples with 4 negatives each)
+TRAINER_ARGS = ["--task", "implicit", "--negatives", "4", "--model", "NeuMF", "--epochs", "1",
+                "--batch-size", str(BATCH), "--lr", "0.003", "--test-fraction", "0",
+                "--val-fraction", "0.0005", "--val-users", "200", "--seed", "0"]
+FIELDS = ["date", "kind", "shape", "users", "movies", "ratings", "processes", "batch_positives",
+          "samples_per_epoch", "steps_timed", "steps_per_epoch", "measured", "seconds_timed",
+          "epoch_seconds", "samples_per_s", "peak_mib_per_process", "load_avg_1min", "note"]
+
+
+def log(message):
+    print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def dataset(shape):
+    """``--data`` for a shape: real ml-100k, else a cached synthetic ``.npz``."""
+    from ncf_helpers.synthetic import shape_of, synthetic_ratings
+
+    if shape == "ml-100k":
+        return "ml-100k"
+    path = CACHE / f"{shape.replace('/', '_')}.npz"
+    if not path.exists():
+        log(f"generating synthetic {shape}")
+        n_users, n_items, n_ratings = shape_of(shape)
+        users, items, ratings = synthetic_ratings(n_users, n_items, n_ratings, seed=0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, users=users, items=items, ratings=ratings, n_users=n_users,
+                 n_items=n_items)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def shape_numbers(shape):
+    from ncf_helpers.synthetic import SHAPES, shape_of
+
+    return SHAPES["ml-100k"] if shape == "ml-100k" else shape_of(shape)
+
+
+def epoch_row(shape, nproc, max_steps, timeout, note=""):
+    """One epoch (or its first ``max_steps`` steps) in a fresh job; one result row."""
+    from ncf_helpers.distributed import launch
+
+    data = dataset(shape)
+    args = ["--data", data, *TRAINER_ARGS]
+    if max_steps:
+        args += ["--max-steps", str(max_steps)]
+    log(f"{shape}: {nproc} process(es), {max_steps or 'all'} steps")
+    with tempfile.TemporaryDirectory() as out:
+        done = launch(args, nproc=nproc, out=out, timeout=timeout,
+                      torchrun=nproc > 1, env={"NCF_PROGRESS": "0"})
+    if done.returncode != 0:
+        raise RuntimeError(f"{shape} on {nproc} process(es) failed:\n{done.stderr[-3000:]}")
+    row = done.history.iloc[0]
+    steps, per_epoch = int(row["steps"]), int(row["steps_per_epoch"])
+    samples_epoch = int(round(row["samples"] * per_epoch / steps))
+    users, movies, ratings = shape_numbers(shape)
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "kind": "epoch", "shape": shape,
+        "users": users, "movies": movies, "ratings": ratings, "processes": nproc,
+        "batch_positives": BATCH, "samples_per_epoch": samples_epoch, "steps_timed": steps,
+        "steps_per_epoch": per_epoch,
+        "measured": "full epoch" if steps == per_epoch else f"{steps} of {per_epoch} steps",
+        "seconds_timed": round(float(row["train_seconds"]), 2),
+        "epoch_seconds": round(float(row["train_seconds"]) * per_epoch / steps, 1),
+        "samples_per_s": round(float(row["samples_per_s"])),
+        "peak_mib_per_process": round(float(row["peak_mib_max_rank"])),
+        "load_avg_1min": round(os.getloadavg()[0], 2), "note": note,
+    }
+
+
+def ranking_row(shape="ml-25m", n_users=512, chunk_users=256):
+    """Full-ranking evaluation of an (untrained) NeuMF at ``shape`` for ``n_users``
+    test users against every unrated movie; time extrapolated to all users.
+    Runs in a fresh process so the peak resident memory is its own."""
+    import subprocess
+
+    data = dataset(shape)
+    code = f"""
+import json, time, numpy as np, torch
+from ncf_helpers.distributed import load_ratings, peak_memory_mib, predict, reset_peak_memory
+from ncf_helpers.metrics import full_ranking_metrics
+from ncf_helpers.models import NeuMF
+torch.set_num_threads(1)
+users, items, _, n_users, n_items, _ = load_ratings({data!r})
+# one held-out movie per test user (its last one), the rest is train
+last = np.r_[users[1:] != users[:-1], True]
+test_users = np.random.default_rng(0).choice(n_users, {n_users}, replace=False)
+is_test = last & np.isin(users, test_users)
+model = NeuMF(n_users, n_items, head="logits").eval()
+score = lambda u, i: predict(model, torch.as_tensor(u), torch.as_tensor(i))
+reset_peak_memory(torch.device("cpu"))
+start = time.perf_counter()
+m = full_ranking_metrics(score, users[is_test], items[is_test], users[~is_test], items[~is_test],
+                         n_items, k=10, chunk_size={chunk_users})
+seconds = time.perf_counter() - start
+print(json.dumps({{"seconds": seconds, "peak": peak_memory_mib(torch.device("cpu")),
+                  "n_users": m["n_users"], "all_users": n_users}}))
+"""
+    log(f"ranking at {shape}: {n_users} users")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"ranking benchmark failed:\n{done.stderr[-3000:]}")
+    import json
+
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    users, movies, ratings = shape_numbers(shape)
+    per_user = found["seconds"] / found["n_users"]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M"), "kind": "full ranking", "shape": shape,
+        "users": users, "movies": movies, "ratings": ratings, "processes": 1,
+        "batch_positives": chunk_users, "samples_per_epoch": users * movies,
+        "steps_timed": found["n_users"], "steps_per_epoch": users,
+        "measured": f"{found['n_users']} of {users} users",
+        "seconds_timed": round(found["seconds"], 2),
+        "epoch_seconds": round(per_user * users, 1),
+        "samples_per_s": round(found["n_users"] * movies / found["seconds"]),
+        "peak_mib_per_process": round(found["peak"]),
+        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "note": f"chunks of {chunk_users} users x all movies; 'batch_positives' is the chunk",
+    }
+
+
+def append(rows, command, path=RESULTS):
+    """Append rows to the results CSV (with a header block on first write)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        if new:
+            f.write(f"# written by benchmarks/scale.py; regenerate: {command}\n"
+                    f"# machine: {cpu_model()}, {os.cpu_count()} cores SHARED with other "
+                    "jobs (load average per row), one torch thread per process, torch "
+                    f"{__import__('torch').__version__}; no GPU measured\n")
+        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            f.flush()
+
+
+def read_results(path=RESULTS):
+    """The results as a DataFrame (the newest row of each kind/shape/processes)."""
+    import pandas as pd
+
+    table = pd.read_csv(path, comment="#")
+    return table.drop_duplicates(["kind", "shape", "processes"], keep="last").reset_index(
+        drop=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sweep", action="store_true", help="the size sweep, 1 process")
+    parser.add_argument("--epoch", action="store_true",
+                        help="ml-25m shape: one epoch on 1 and on 2 processes")
+    parser.add_argument("--ranking", action="store_true",
+                        help="full-ranking evaluation at ml-25m shape")
+    parser.add_argument("--shapes", nargs="+", default=list(SWEEP))
+    parser.add_argument("--steps", type=int, default=40,
+                        help="sweep: steps timed per shape when an epoch has more")
+    parser.add_argument("--epoch-steps", type=int, default=None,
+                        help="--epoch: time only this many steps and extrapolate")
+    parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    everything = not (args.sweep or args.epoch or args.ranking)
+    command = "python -m benchmarks.scale " + " ".join(argv if argv is not None else sys.argv[1:])
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if args.sweep or everything:
+        for shape in args.shapes:
+            append([epoch_row(shape, 1, args.steps, 3600, "size sweep")], command, args.output)
+    if args.epoch or everything:
+        for nproc in args.processes:
+            append([epoch_row("ml-25m", nproc, args.epoch_steps, 7200,
+                              "ml-25m epoch, 4 negatives per positive")], command, args.output)
+    if args.ranking or everything:
+        append([ranking_row()], command, args.output)
+    print(read_results(args.output).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
