@@ -4,6 +4,7 @@
     python -m benchmarks.bench --quick       # sampler at 1/10 scale, for a smoke run
     python -m benchmarks.bench --skip-seed   # no seed DataLoader timings
     python -m benchmarks.bench --series      # also re-execute the notebooks first
+    python -m benchmarks.bench --scale       # also re-run the ml-25m epoch rows (~30 min)
 
 Prints one table and writes it to ``build/bench.csv`` (columns: section, case, measure,
 value, unit), with the machine it ran on. Timings are wall-clock seconds on whatever
@@ -21,6 +22,10 @@ c. *sampler*: drawing 10M negatives for 25M synthetic ml-25m-shaped positives: t
    peak extra memory (``tracemalloc``, which sees NumPy's buffers) and false negatives
    (checked against the positives independently of the sampler).
 d. *series*: notebook run times from ``build/series_times.csv`` (``make run``).
+e. *scale*: one full epoch of NeuMF with 4 negatives per positive at the ml-25m shape (125M
+   samples) on 1 and 2 processes, and full-ranking evaluation at that shape, from
+   ``benchmarks/results/scale.csv``; ``--scale`` re-runs them first (``benchmarks/scale.py``,
+   about half an hour on 2 cores).
 """
 import argparse
 import csv
@@ -289,6 +294,30 @@ def bench_series(rerun=False):
     return rows
 
 
+# ------------------------------------------------------------------ e. scale
+def bench_scale(rerun=False):
+    """The ml-25m rows of ``benchmarks/results/scale.csv`` (re-measured with ``rerun``)."""
+    from benchmarks import scale
+
+    if rerun:
+        scale.main(["--epoch", "--ranking"])
+    if not scale.RESULTS.exists():
+        return [("e. scale", "(none)", "run python -m benchmarks.scale --epoch --ranking",
+                 float("nan"), "")]
+    table = scale.read_results()
+    rows = []
+    for _, r in table[(table["shape"] == "ml-25m") & (table["note"] != "size sweep")].iterrows():
+        case = (f"ml-25m {r['kind']}, {r['processes']} process(es), {r['measured']}, "
+                f"measured {r['date']}")
+        what = "epoch" if r["kind"] == "epoch" else "all users"
+        rows += [("e. scale", case, f"{what} time", r["epoch_seconds"], "s"),
+                 ("e. scale", case, "samples/s (CPU)", r["samples_per_s"], "1/s"),
+                 ("e. scale", case, "peak memory per process", r["peak_mib_per_process"], "MiB"),
+                 ("e. scale", case, "load average during the run", r["load_avg_1min"], "")]
+    rows.append(("e. scale", "GPU", "samples/s (GPU)", float("nan"), "not measured"))
+    return rows
+
+
 # ------------------------------------------------------------------ report
 def report(rows, info, path=None):
     table = pd.DataFrame(rows, columns=["section", "case", "measure", "value", "unit"])
@@ -317,6 +346,8 @@ def main(argv=None):
                         help="skip the seed DataLoader timings")
     parser.add_argument("--series", action="store_true",
                         help="re-execute the notebooks (benchmarks.run_notebooks) first")
+    parser.add_argument("--scale", action="store_true",
+                        help="re-run the ml-25m epoch and ranking rows (benchmarks/scale.py)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: these models are small, and on a "
                              "shared machine OpenMP threads waiting for each other make a "
@@ -337,6 +368,7 @@ def main(argv=None):
     rows += bench_sampler(**(QUICK if args.quick else ML25M))
     if not args.series:
         rows += bench_series()
+    rows += bench_scale(rerun=args.scale)
     info["load average (1 min) at end"] = f"{load_average():.2f}"
     info["benchmark wall time"] = f"{time.perf_counter() - start:.0f} s"
     report(rows, info, args.output)

@@ -17,8 +17,6 @@ from .checks import instance
 from .encoding import IdEncoder
 from .models import RecModel, build_model
 
-__all__ = ["save_checkpoint", "load_checkpoint"]
-
 FORMAT_VERSION = 1
 _KEYS = ("format_version", "model_class", "config", "state_dict", "encoder", "extra")
 

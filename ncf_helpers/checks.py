@@ -14,26 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-__all__ = [
-    "positive_int",
-    "non_negative_int",
-    "finite_number",
-    "fraction",
-    "one_of",
-    "callable_arg",
-    "index_array",
-    "index_tensor",
-    "same_length",
-    "require_columns",
-    "non_empty",
-    "finite_array",
-    "instance",
-    "NotFittedError",
-    "fitted",
-    "integer_ids",
-    "scores_array",
-]
-
 
 def _is_integer(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

@@ -17,15 +17,6 @@ import pandas as pd
 
 from .checks import finite_array, fitted, instance, positive_int, require_columns
 
-__all__ = [
-    "AGE_BUCKETS",
-    "user_features",
-    "item_features",
-    "age_bucket",
-    "decade_label",
-    "count_buckets",
-]
-
 # The ml-1m age groups, as (label, lowest age) pairs; ml-100k gives exact ages.
 AGE_BUCKETS = (("<18", 0), ("18-24", 18), ("25-34", 25), ("35-44", 35),
                ("45-49", 45), ("50-55", 50), ("56+", 56))

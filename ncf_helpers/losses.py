@@ -12,14 +12,6 @@ from torch import nn
 
 from .checks import finite_number
 
-__all__ = [
-    "check_shapes",
-    "RegularizedLoss",
-    "MSEL1L2Loss",
-    "BCEL1L2Loss",
-    "SeedMSEL1L2Loss",
-]
-
 
 def check_shapes(pred, target):
     """Raise ``ValueError`` unless ``pred`` and ``target`` have the same shape.

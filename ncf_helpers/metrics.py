@@ -35,19 +35,6 @@ from .checks import (
 )
 from .sampling import NegativeSampler
 
-__all__ = [
-    "rmse",
-    "mae",
-    "ranking_metrics_from_ranks",
-    "sample_candidates",
-    "ranking_metrics_from_candidates",
-    "full_ranking_metrics",
-    "model_scorer",
-    "rmse_metric",
-    "sampled_auc_metric",
-    "sampled_hit_rate_metric",
-]
-
 
 # ---------------------------------------------------------------------------
 # helpers

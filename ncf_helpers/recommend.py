@@ -16,8 +16,6 @@ from .checks import (
     scores_array,
 )
 
-__all__ = ["recommend", "similar_movies"]
-
 
 def _top_n(scores, n):
     """Indices of the ``n`` highest finite scores, best first (ties: lower index first)."""

@@ -19,6 +19,7 @@ html_theme_options = {
     "use_download_button": False,
     "use_fullscreen_button": False,
     "footer_content_items": [],
+    "navbar_persistent": [],  # search lives in the sidebar (and Ctrl+K), not in a second bar
 }
 html_show_copyright = False
 html_last_updated_fmt = None
