@@ -36,9 +36,11 @@ CACHE = ROOT / "build" / "scale"
 RESULTS = ROOT / "benchmarks" / "results" / "scale.csv"
 SWEEP = ("ml-100k", "ml-1m", "ml-10m", "ml-25m", "ml-32m")
 BATCH = 32768  # positives per step (163,840 samples with 4 negatives each)
-TRAINER_ARGS = ["--task", "implicit", "--negatives", "4", "--model", "NeuMF", "--epochs", "1",
-                "--batch-size", str(BATCH), "--lr", "0.003", "--test-fraction", "0",
-                "--val-fraction", "0.0005", "--val-users", "200", "--seed", "0"]
+NEGATIVES = 4
+TRAINER_ARGS = ["--task", "implicit", "--negatives", str(NEGATIVES), "--model", "NeuMF",
+                "--epochs", "1", "--batch-size", str(BATCH), "--lr", "0.003",
+                "--test-fraction", "0", "--val-fraction", "0.0005", "--val-users", "200",
+                "--seed", "0"]
 FIELDS = ["date", "kind", "shape", "users", "movies", "ratings", "processes", "batch_positives",
           "samples_per_epoch", "steps_timed", "steps_per_epoch", "measured", "seconds_timed",
           "epoch_seconds", "samples_per_s", "peak_mib_per_process", "load_avg_1min", "note"]
@@ -99,7 +101,8 @@ def epoch_row(shape, nproc, max_steps, timeout, note=""):
         raise RuntimeError(f"{shape} on {nproc} process(es) failed:\n{done.stderr[-3000:]}")
     row = done.history.iloc[0]
     steps, per_epoch = int(row["steps"]), int(row["steps_per_epoch"])
-    samples_epoch = int(round(row["samples"] * per_epoch / steps))
+    samples_epoch = (1 + NEGATIVES) * int(done.summary["train_positives"])
+    share = float(row["samples"]) / samples_epoch  # of the epoch that was timed
     users, movies, ratings = shape_numbers(shape)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"), "kind": "epoch", "shape": shape,
@@ -108,7 +111,7 @@ def epoch_row(shape, nproc, max_steps, timeout, note=""):
         "steps_per_epoch": per_epoch,
         "measured": "full epoch" if steps == per_epoch else f"{steps} of {per_epoch} steps",
         "seconds_timed": round(float(row["train_seconds"]), 2),
-        "epoch_seconds": round(float(row["train_seconds"]) * per_epoch / steps, 1),
+        "epoch_seconds": round(float(row["train_seconds"]) / share, 1),
         "samples_per_s": round(float(row["samples_per_s"])),
         "peak_mib_per_process": round(float(row["peak_mib_max_rank"])),
         "load_avg_1min": round(os.getloadavg()[0], 2), "note": note,
@@ -186,13 +189,13 @@ def append(rows, command, path=RESULTS):
             f.flush()
 
 
-def read_results(path=RESULTS):
-    """The results as a DataFrame (the newest row of each kind/shape/processes)."""
+def read_results(path=None):
+    """The results as a DataFrame: the newest row of each kind, shape, processes, note."""
     import pandas as pd
 
-    table = pd.read_csv(path, comment="#")
-    return table.drop_duplicates(["kind", "shape", "processes"], keep="last").reset_index(
-        drop=True)
+    table = pd.read_csv(path or RESULTS, comment="#")
+    return table.drop_duplicates(["kind", "shape", "processes", "note"],
+                                 keep="last").reset_index(drop=True)
 
 
 def main(argv=None):

@@ -6,7 +6,8 @@ One process, the whole training set on the device::
 
 Several processes on one machine (gloo on CPU, NCCL on GPUs, one GPU per process)::
 
-    torchrun --standalone --nproc_per_node=2 -m ncf_helpers.distributed --data ml-100k --out runs/two
+    torchrun --standalone --nproc_per_node=2 -m ncf_helpers.distributed \\
+        --data ml-100k --out runs/two
 
 Several machines: the same command on every node, with the node count and a
 rendezvous address that all of them can reach (any free port on the first node)::
@@ -64,7 +65,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DATASETS, load_movielens
 from .encoding import IdEncoder
-from .metrics import full_ranking_metrics, rmse
+from .metrics import full_ranking_metrics
 from .models import build_model
 from .synthetic import shape_of, synthetic_ratings
 
@@ -476,8 +477,8 @@ def run(job, args):
         row = {"epoch": epoch, "train_loss": train_loss,
                **{f"val_{k}": v for k, v in scores.items()},
                "train_seconds": train_seconds, "samples": samples,
-               "samples_per_s": samples / train_seconds, "steps": min(steps, args.max_steps or steps),
-               "steps_per_epoch": steps,
+               "samples_per_s": samples / train_seconds,
+               "steps": min(steps, args.max_steps or steps), "steps_per_epoch": steps,
                "peak_mib_max_rank": max(peaks), "world_size": job.world_size}
         rows.append(row)
         log(job.rank, f"epoch {epoch}: train loss {train_loss:.4f}, val {metric} "

@@ -25,8 +25,16 @@ import torch
 
 from . import checks
 from .losses import BCEL1L2Loss, MSEL1L2Loss
-from .metrics import (full_ranking_metrics, mae, model_scorer, ranking_metrics_from_candidates,
-                      rmse, rmse_metric, sample_candidates, sampled_hit_rate_metric)
+from .metrics import (
+    full_ranking_metrics,
+    mae,
+    model_scorer,
+    ranking_metrics_from_candidates,
+    rmse,
+    rmse_metric,
+    sample_candidates,
+    sampled_hit_rate_metric,
+)
 from .sampling import NegativeSampler
 from .training import fit
 

@@ -299,8 +299,9 @@ class NCF(RecModel):
         self.item_embedding = _embedding(self.n_items, d)
         self.register_buffer("user_features", user_features)
         self.register_buffer("item_features", item_features)
-        self.user_feature_proj = nn.Linear(n_user_features, d, bias=False) if n_user_features else None
-        self.item_feature_proj = nn.Linear(n_item_features, d, bias=False) if n_item_features else None
+        proj = lambda n: nn.Linear(n, d, bias=False) if n else None  # noqa: E731
+        self.user_feature_proj = proj(n_user_features)
+        self.item_feature_proj = proj(n_item_features)
         self.tower = _tower(2 * d, layers, dropout)
         self.output = nn.Linear(layers[-1] if layers else 2 * d, 1)
         self._user_tables = [self.user_embedding]
@@ -363,8 +364,9 @@ class MLP(NCF):
         d = checks.positive_int(cfg["latent_dim"], "latent_dim")
         layers = _layers(cfg["layers"])
         if not layers or layers[0] != 2 * d:
-            raise ValueError(f"layers[0] is the input width, concat(user, item) embeddings, so "
-                             f"it must equal 2 * latent_dim = {2 * d}; got layers={cfg['layers']!r}")
+            raise ValueError(f"layers[0] is the input width, concat(user, item) embeddings, "
+                             f"so it must equal 2 * latent_dim = {2 * d}; "
+                             f"got layers={cfg['layers']!r}")
         super().__init__(n_users, n_items, embedding_dim=d, layers=layers[1:],
                          dropout=cfg["dropout"], head=cfg["head"], rating_range=cfg["rating_range"])
         self.config = dict(num_users=self.n_users, num_items=self.n_items, latent_dim=d,

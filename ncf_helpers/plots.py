@@ -1,6 +1,5 @@
 """Plots the notebooks share. Each function draws on an axis and returns it."""
 import matplotlib.pyplot as plt
-import pandas as pd
 
 
 def _axis(ax, figsize=(6, 4)):
@@ -58,12 +57,12 @@ def plot_learning_curves(histories, metric, axes=None, title=None):
 
 
 def plot_results(results, column, ax=None, title=None, error=None, reference=None, decimals=3):
-    """Dot plot of one metric column of a results table (index = model).
+    """Dot plot of one metric column of a results table (index = model), best on top.
 
     ``error``: a column of the table (or a Series) with each model's seed-to-seed
-    standard deviation, drawn as error bars. The axis range is printed in the title's
-    unit, not hidden: the x axis spans the values with a margin, and the caption says
-    so, because bars on a cut axis make small gaps look huge.
+    standard deviation, drawn as error bars. The x axis spans only the values, so
+    read gaps against the error bars: dots, not bars, because a bar on a cut axis
+    makes a small gap look huge.
     ``reference``: a value to draw as a dashed vertical line (e.g. a baseline).
     ``decimals``: digits of the value printed above each dot.
     """

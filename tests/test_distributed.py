@@ -5,8 +5,14 @@ import pytest
 import torch
 
 from ncf_helpers.checkpoint import load_checkpoint
-from ncf_helpers.distributed import (DeviceNegativeSampler, check_world_size, holdout, launch,
-                                     load_ratings, predict)
+from ncf_helpers.distributed import (
+    DeviceNegativeSampler,
+    check_world_size,
+    holdout,
+    launch,
+    load_ratings,
+    predict,
+)
 
 ARGS = ["--data", "ml-100k", "--epochs", "3", "--batch-size", "1024", "--seed", "7",
         "--check-checkpoint"]
@@ -147,3 +153,24 @@ def test_ml20m_uses_the_csv_layout(tmp_path):
     (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n")
     (tmp_path / "movies.csv").write_text("movieId,title,genres\n2,Jumanji (1995),Adventure\n")
     assert load_movielens("ml-20m", tmp_path).ratings["rating"].tolist() == [3.5]
+
+
+# ------------------------------------------------------------------ benchmarks
+def test_scale_benchmark_row_extrapolates_and_bench_reports_it(tmp_path, monkeypatch):
+    from benchmarks import bench, scale
+
+    row = scale.epoch_row("ml-100k", 1, max_steps=2, timeout=120, note="test")
+    assert row["measured"] == "2 of 4 steps" and row["steps_per_epoch"] == 4
+    assert row["samples_per_epoch"] == 5 * 99_950  # 4 negatives per training rating
+    timed_share = 2 * 32768 * 5 / (5 * 99_950)  # two full batches of the epoch's samples
+    assert row["epoch_seconds"] == pytest.approx(row["seconds_timed"] / timed_share, rel=0.05)
+    assert 300 < row["peak_mib_per_process"] < 4096
+    path = tmp_path / "scale.csv"
+    scale.append([{**row, "shape": "ml-25m"}, {**row, "shape": "ml-25m", "processes": 2}],
+                 "test", path)
+    assert path.read_text().startswith("# written by benchmarks/scale.py")
+    monkeypatch.setattr(scale, "RESULTS", path)
+    rows = bench.bench_scale()
+    assert {r[1].split(",")[1].strip() for r in rows if r[0] == "e. scale" and "ml-25m" in r[1]} \
+        == {"1 process(es)", "2 process(es)"}
+    assert rows[-1][-1] == "not measured"

@@ -3,10 +3,20 @@ import pandas as pd
 import pytest
 
 from ncf_helpers.baselines import GlobalMean, Popularity
-from ncf_helpers.evaluation import (RankingProtocol, RatingProtocol, Result, metric_ranks,
-                                    pca_2d, primary_genre, results_table, score_baseline,
-                                    seed_summary, top_rated, train_and_score)
 from ncf_helpers.encoding import IdEncoder
+from ncf_helpers.evaluation import (
+    RankingProtocol,
+    RatingProtocol,
+    Result,
+    metric_ranks,
+    pca_2d,
+    primary_genre,
+    results_table,
+    score_baseline,
+    seed_summary,
+    top_rated,
+    train_and_score,
+)
 from ncf_helpers.models import GMF, BiasedMF
 from ncf_helpers.prepare import PreparedSplit
 from ncf_helpers.training import predict
@@ -25,7 +35,8 @@ def _toy_split(n_users=30, n_items=120, per_user=12, seed=0):
     val = ratings[ratings["timestamp"] == last - 1]
     train = ratings[ratings["timestamp"] < last - 1]
     movies = pd.DataFrame({"title": [f"m{i}" for i in range(n_items)],
-                           "genres": ["Drama|Comedy" if i % 2 else "Action" for i in range(n_items)]})
+                           "genres": ["Drama|Comedy" if i % 2 else "Action"
+                                      for i in range(n_items)]})
     return PreparedSplit(train, val, test, IdEncoder().fit(ratings), movies)
 
 
@@ -92,7 +103,8 @@ def test_ranking_protocol_candidates_and_training():
     assert protocol.test_candidates.shape == (30, 21)
     assert protocol.val_candidates.shape == (30, 21)
     # test negatives never include an item the user rated in train or validation
-    known = set(zip(np.r_[protocol.train[0], protocol.val[0]], np.r_[protocol.train[1], protocol.val[1]]))
+    known = set(zip(np.r_[protocol.train[0], protocol.val[0]],
+                    np.r_[protocol.train[1], protocol.val[1]]))
     for u, row in zip(protocol.test[0], protocol.test_candidates[:, 1:]):
         assert not any((u, i) in known for i in row)
     again = RankingProtocol.from_split(split, n_negatives=20, seed=3)

@@ -5,10 +5,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ncf_helpers.models import (
+    GMF,
     MLP,
     MODEL_REGISTRY,
     NCF,
-    GMF,
     BiasedMF,
     NeuMF,
     RecModel,

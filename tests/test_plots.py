@@ -9,7 +9,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from ncf_helpers.plots import draw_architecture, plot_histories, plot_results  # noqa: E402
+from ncf_helpers.plots import (  # noqa: E402
+    draw_architecture,
+    draw_neumf,
+    plot_histories,
+    plot_learning_curves,
+    plot_results,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +111,8 @@ def test_plot_histories_marks_best_epoch():
         (2.0, 0.9), (3.0, 0.97)]
     # each dot has its curve's colour
     assert [d.get_color() for d in dots] == [c.get_color() for c in curves]
-    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "val_rmse"
+    assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "validation RMSE"
+    assert all(float(t).is_integer() for t in ax.get_xticks())  # epochs are whole numbers
     assert [t.get_text() for t in ax.get_legend().get_texts()][:1] == ["a"]
 
 
@@ -115,13 +122,29 @@ def test_plot_histories_without_best_epoch_draws_no_dot():
     assert not [line for line in ax.lines if line.get_marker() == "o"]
 
 
-def test_plot_results_orders_bars_and_labels_values():
-    results = pd.DataFrame({"rmse": [0.95, 1.12, 0.92]}, index=["NCF", "mean", "MLP"])
-    ax = plot_results(results, "rmse", reference=1.0)
+def test_plot_results_orders_models_and_draws_error_bars():
+    results = pd.DataFrame({"rmse": [0.95, 1.12, 0.92], "std": [0.01, np.nan, 0.02]},
+                           index=["NCF", "mean", "MLP"])
+    ax = plot_results(results, "rmse", error="std", reference=1.0)
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    widths = [p.get_width() for p in ax.patches]
     # descending from the bottom: the best (lowest) RMSE ends on top of the chart
     assert labels == ["mean", "NCF", "MLP"]
-    assert widths == sorted(widths, reverse=True)
-    assert [t.get_text().strip() for t in ax.texts] == ["1.120", "0.950", "0.920"]
-    assert np.isclose(ax.lines[0].get_xdata()[0], 1.0)  # the reference line
+    assert [t.get_text() for t in ax.texts] == ["1.120", "0.950", "0.920"]
+    (bars,) = ax.collections  # one set of horizontal error bars
+    half_widths = [abs(seg[1][0] - seg[0][0]) / 2 for seg in bars.get_segments()]
+    np.testing.assert_allclose(half_widths, [0.0, 0.01, 0.02])  # a missing std draws none
+    assert np.isclose(ax.lines[-1].get_xdata()[0], 1.0)  # the reference line
+
+
+def test_plot_learning_curves_puts_loss_left_and_metric_right():
+    frame = history([1.0, 0.9, 0.95], best=2).assign(train_loss=[1.3, 0.9, 0.8])
+    left, right = plot_learning_curves({"a": frame}, "val_rmse")
+    assert left.get_ylabel() == "training loss" and right.get_ylabel() == "validation RMSE"
+    assert list(left.lines[0].get_ydata()) == [1.3, 0.9, 0.8]
+
+
+def test_draw_neumf_shows_both_towers(tmp_path):
+    fig = draw_neumf(tmp_path / "neumf.png")
+    text = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "GMF embeddings" in text and "MLP embeddings" in text and "concat" in text
+    assert (tmp_path / "neumf.png").stat().st_size > 10_000

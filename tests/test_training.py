@@ -1,13 +1,14 @@
 import io
+
 import numpy as np
 import pytest
 import torch
 
+from ncf_helpers import training
 from ncf_helpers.losses import MSEL1L2Loss
+from ncf_helpers.metrics import rmse_metric
 from ncf_helpers.models import MLP
 from ncf_helpers.sampling import NegativeSampler
-from ncf_helpers import training
-from ncf_helpers.metrics import rmse_metric
 from ncf_helpers.training import fit, predict
 
 N_USERS, N_ITEMS, N = 12, 10, 60
@@ -232,7 +233,8 @@ def test_float_or_out_of_range_indices_are_rejected_before_training():
     u, i, r = data()
     with pytest.raises(TypeError, match="train users must hold integer indices"):
         fit(model(), (u.astype(float), i, r), scripted_metric([1.0]), epochs=1, progress=False)
-    with pytest.raises(IndexError, match=rf"train items must be in \[0, {N_ITEMS}\); found {N_ITEMS}"):
+    bad = rf"train items must be in \[0, {N_ITEMS}\); found {N_ITEMS}"
+    with pytest.raises(IndexError, match=bad):
         fit(model(), (u, np.r_[i[:-1], N_ITEMS], r), scripted_metric([1.0]), epochs=1,
             progress=False)
     with pytest.raises(ValueError, match="train targets contains NaN"):
