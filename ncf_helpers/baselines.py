@@ -11,6 +11,7 @@ Every baseline follows one small interface::
 import numpy as np
 
 from .checks import (
+    bounds,
     finite_array,
     finite_number,
     fitted,
@@ -26,15 +27,14 @@ __all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
 class _Baseline:
     """Input validation and the scorer interface shared by the baselines."""
 
+    rating_range = None  # no clipping
+
     def __call__(self, users, items):
         return self.predict(users, items)
 
     def _validate_fit(self, users, items, ratings, n_users, n_items, need_ratings=True):
-        bounds = self.rating_range
-        if bounds is not None and not (isinstance(bounds, (tuple, list)) and len(bounds) == 2
-                                       and finite_number(bounds[0], "rating_range[0]")
-                                       < finite_number(bounds[1], "rating_range[1]")):
-            raise ValueError(f"rating_range must be (low, high) with low < high, got {bounds!r}")
+        if self.rating_range is not None:
+            bounds(self.rating_range, "rating_range")
         self.n_users_ = positive_int(n_users, "n_users")
         self.n_items_ = positive_int(n_items, "n_items")
         users = index_array(users, "users", self.n_users_)
@@ -173,7 +173,6 @@ class Popularity(_Baseline):
         if n_users is None or n_items is None:
             raise ValueError("Popularity.fit needs n_users and n_items, e.g. "
                              "fit(users, items, None, encoder.n_users, encoder.n_items)")
-        self.rating_range = None
         users, items, _ = self._validate_fit(users, items, ratings, n_users, n_items,
                                              need_ratings=False)
         self.counts_ = np.bincount(items, minlength=self.n_items_)

@@ -99,26 +99,25 @@ def index_array(values, name, size=None):
     return arr
 
 
-def index_tensor(values, name, size=None, device=None):
-    """``values`` as a 1-D ``torch.long`` tensor of indices in ``[0, size)``.
+def index_tensor(values, name, size=None):
+    """``values`` (any integer tensor or array, ``uint8`` included) as a 1-D ``torch.long``
+    tensor of indices in ``[0, size)``, which is what ``nn.Embedding`` needs."""
+    return torch.from_numpy(index_array(values, name, size))
 
-    Any integer dtype is accepted (``uint8`` included) and converted to ``long``,
-    which is what ``nn.Embedding`` needs.
-    """
-    if torch.is_tensor(values):
-        if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
-            raise TypeError(f"{name} must hold integer indices, got dtype {values.dtype}")
-        if values.ndim != 1:
-            raise ValueError(f"{name} must be 1-D of shape (B,), got {tuple(values.shape)}")
-        tensor = values.long()
-        if size is not None and tensor.numel():
-            lo, hi = (int(v) for v in torch.aminmax(tensor))
-            if lo < 0 or hi >= size:
-                bad = lo if lo < 0 else hi
-                raise IndexError(f"{name} must be in [0, {size}); found {bad}")
-    else:
-        tensor = torch.from_numpy(index_array(values, name, size))
-    return tensor if device is None else tensor.to(device)
+
+def positive_ints(values, name):
+    """``values``, a sequence (not a string), as a list of ``int`` >= 1."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of positive integers, got {values!r}")
+    return [positive_int(v, f"{name}[{k}]") for k, v in enumerate(values)]
+
+
+def bounds(value, name):
+    """``value`` as a ``(low, high)`` pair of finite floats with ``low < high``."""
+    if not (isinstance(value, (tuple, list)) and len(value) == 2
+            and finite_number(value[0], f"{name}[0]") < finite_number(value[1], f"{name}[1]")):
+        raise ValueError(f"{name} must be (low, high) with low < high, got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def same_length(**arrays):

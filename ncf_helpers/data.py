@@ -26,7 +26,6 @@ import importlib.metadata
 import io
 import os
 import re
-import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -139,20 +138,19 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
     return out.reset_index(drop=True)
 
 
-def _split_year(titles):
-    """Year from a GroupLens title such as ``"Toy Story (1995)"`` (NA when absent)."""
-    return titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
-
-
-def _movies_frame(movie_ids, titles, genres, years, source):
+def _movies_frame(movie_ids, titles, genres, source, years=None):
+    """The movies frame; ``years`` default to the year in each title, "Heat (1995)"."""
     ids = _integer_ids(movie_ids, "movieId", source)
+    titles = pd.Series(titles, dtype="str")
+    if years is None:
+        years = titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
     dup = pd.Series(ids).duplicated()
     if dup.any():
         raise ValueError(f"{source}: movieId {ids[dup][0]} appears more than once "
                          f"({int(dup.sum())} duplicated id(s)); each movie needs one row")
     movies = pd.DataFrame({
         "movieId": ids,
-        "title": pd.Series(titles, dtype="str").str.strip().to_numpy(),
+        "title": titles.str.strip().to_numpy(),
         "genres": pd.Series(genres, dtype="str").to_numpy(),
         "year": pd.array(pd.Series(years).to_numpy(), dtype="Int64"),
     })
@@ -191,6 +189,21 @@ def _text(path):
         return raw.decode("latin-1")
 
 
+def _dat(path, columns):
+    """The fields of a ``::``-separated ml-1m/ml-10m ``.dat`` file, as text columns."""
+    rows = [line.split("::") for line in _text(path).splitlines() if line.strip()]
+    bad = [i for i, r in enumerate(rows) if len(r) != len(columns)]
+    if bad:
+        raise ValueError(f"{path}: line {bad[0] + 1} does not have {len(columns)} "
+                         f"'::'-separated fields {columns}")
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _movies_dat(path):
+    movies = _dat(path, ["movieId", "title", "genres"])
+    return _movies_frame(movies.movieId, movies.title, movies.genres, str(path))
+
+
 def _read_csv(path, sniff=False, **kwargs):
     """``pd.read_csv`` of a MovieLens file, naming it if it is empty or garbled.
 
@@ -225,8 +238,7 @@ def read_ml100k(folder):
     flags = item.iloc[:, 5:].to_numpy(dtype=bool)
     names = np.array(ML100K_GENRES, dtype=object)
     genres = ["|".join(names[row]) or "(no genres listed)" for row in flags]
-    movies = _movies_frame(item[0], item[1].fillna("unknown"), genres,
-                           _split_year(item[1].fillna("").astype(str)), str(path))
+    movies = _movies_frame(item[0], item[1].fillna("unknown"), genres, str(path))
 
     path = folder / "u.user"
     user = _read_csv(path, sep="|", header=None, dtype={4: str})
@@ -237,21 +249,11 @@ def read_ml100k(folder):
 def read_ml1m(folder):
     """Read the GroupLens ml-1m layout (``::``-separated ``.dat`` files)."""
     folder = Path(folder)
-
-    def dat(name, columns):
-        path = folder / name
-        rows = [line.split("::") for line in _text(path).splitlines() if line.strip()]
-        bad = [i for i, r in enumerate(rows) if len(r) != len(columns)]
-        if bad:
-            raise ValueError(f"{path}: line {bad[0] + 1} does not have {len(columns)} "
-                             f"'::'-separated fields {columns}")
-        return pd.DataFrame(rows, columns=columns), str(path)
-
-    raw, src = dat("ratings.dat", RATING_COLUMNS)
-    ratings = validate_ratings(raw, source=src)
-    mv, src = dat("movies.dat", ["movieId", "title", "genres"])
-    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), src)
-    us, src = dat("users.dat", ["userId", "gender", "age", "occupation", "zip"])
+    ratings = validate_ratings(_dat(folder / "ratings.dat", RATING_COLUMNS),
+                               source=str(folder / "ratings.dat"))
+    movies = _movies_dat(folder / "movies.dat")
+    src = str(folder / "users.dat")
+    us = _dat(folder / "users.dat", ["userId", "gender", "age", "occupation", "zip"])
     codes = _integer_ids(us.occupation, "occupation", src)
     if codes.min() < 0 or codes.max() >= len(ML1M_OCCUPATIONS):
         raise ValueError(f"{src}: occupation codes must be 0..{len(ML1M_OCCUPATIONS) - 1}, "
@@ -271,15 +273,7 @@ def read_ml10m(folder):
     raw = _read_csv(path, sep=":", header=None, usecols=[0, 2, 4, 6])
     raw.columns = RATING_COLUMNS
     ratings = validate_ratings(raw, source=str(path))
-    path = folder / "movies.dat"
-    rows = [line.split("::") for line in _text(path).splitlines() if line.strip()]
-    bad = [i for i, r in enumerate(rows) if len(r) != 3]
-    if bad:
-        raise ValueError(f"{path}: line {bad[0] + 1} does not have 3 '::'-separated fields "
-                         "['movieId', 'title', 'genres']")
-    mv = pd.DataFrame(rows, columns=["movieId", "title", "genres"])
-    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
-    return MovieLens(ratings, movies, None)
+    return MovieLens(ratings, _movies_dat(folder / "movies.dat"), None)
 
 
 def read_csv_layout(folder):
@@ -291,8 +285,7 @@ def read_csv_layout(folder):
     path = folder / "movies.csv"
     mv = _read_csv(path, sniff=True, dtype={"title": str, "genres": str})
     require_columns(mv, ["movieId", "title", "genres"], str(path))
-    movies = _movies_frame(mv.movieId, mv.title, mv.genres, _split_year(mv.title), str(path))
-    return MovieLens(ratings, movies, None)
+    return MovieLens(ratings, _movies_frame(mv.movieId, mv.title, mv.genres, str(path)), None)
 
 
 def read_recbole(folder, name="ml-100k"):
@@ -318,7 +311,7 @@ def read_recbole(folder, name="ml-100k"):
     title = item["movie_title"].where(
         year.isna(), item["movie_title"] + " (" + item["release_year"] + ")")
     genres = item["class"].str.split().str.join("|").replace("", "(no genres listed)")
-    movies = _movies_frame(item.item_id, title, genres, year, src)
+    movies = _movies_frame(item.item_id, title, genres, src, year)
 
     user, src = atomic("user")
     users = _users_frame(user.user_id, user.age, user.gender, user.occupation, src)
@@ -463,44 +456,41 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
     url = url or GROUPLENS_URL.format(name=name)
     created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]  # innermost first
     data_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_zip = tempfile.mkstemp(prefix=f".{name}-", suffix=".zip.part", dir=data_dir)
-    tmp_dir, done = None, False
     try:
-        try:
-            expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out, timeout, name)
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise ConnectionError(
-                f"could not download {url} ({exc}). Are you offline? "
-                + _missing_message(name, target).split(". ", 1)[1]) from exc
-        actual = hashlib.md5(Path(tmp_zip).read_bytes()).hexdigest()
-        if actual != expected:
-            raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected {expected}; "
-                             "the file was deleted, try again")
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=data_dir))
-        try:
-            with zipfile.ZipFile(tmp_zip) as archive:
-                bad = archive.testzip()
-                if bad is not None:
-                    raise zipfile.BadZipFile(f"member {bad} is damaged")
-                archive.extractall(tmp_dir)
-        except zipfile.BadZipFile as exc:
-            raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
-        # GroupLens zips hold one top folder, named like the variant (see ZIP_FOLDERS).
-        top = ZIP_FOLDERS.get(name, name)
-        inner = tmp_dir / top if (tmp_dir / top).is_dir() else tmp_dir
-        if not _has_files(inner, name):
-            raise ValueError(f"the zip from {url} does not contain the {name} files")
-        os.replace(inner, target)
-        done = True
-    finally:
-        Path(tmp_zip).unlink(missing_ok=True)
-        if tmp_dir is not None and tmp_dir.exists():
-            shutil.rmtree(tmp_dir, ignore_errors=True)
-        for folder in created if not done else ():  # leave no empty folders behind
+        # The zip and its unpacked files stay in a hidden folder, removed however this ends.
+        with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=data_dir) as tmp:
+            tmp_zip, unzipped = Path(tmp) / f"{name}.zip", Path(tmp) / "unzipped"
+            try:
+                expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
+                with open(tmp_zip, "wb") as out:
+                    _fetch(url, out, timeout, name)
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                raise ConnectionError(
+                    f"could not download {url} ({exc}). Are you offline? "
+                    + _missing_message(name, target).split(". ", 1)[1]) from exc
+            actual = hashlib.md5(tmp_zip.read_bytes()).hexdigest()
+            if actual != expected:
+                raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected "
+                                 f"{expected}; the file was deleted, try again")
+            try:
+                with zipfile.ZipFile(tmp_zip) as archive:
+                    bad = archive.testzip()
+                    if bad is not None:
+                        raise zipfile.BadZipFile(f"member {bad} is damaged")
+                    archive.extractall(unzipped)
+            except zipfile.BadZipFile as exc:
+                raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
+            # GroupLens zips hold one top folder, named like the variant (see ZIP_FOLDERS).
+            top = ZIP_FOLDERS.get(name, name)
+            inner = unzipped / top if (unzipped / top).is_dir() else unzipped
+            if not _has_files(inner, name):
+                raise ValueError(f"the zip from {url} does not contain the {name} files")
+            os.replace(inner, target)
+    except BaseException:
+        for folder in created:  # leave no empty folders behind
             with contextlib.suppress(OSError):
                 folder.rmdir()
+        raise
     return target
 
 

@@ -407,3 +407,97 @@ def top_rated(ratings, movies, user_id, n=10):
     titles = movies["title"].reindex(top["movieId"]).to_numpy()
     return pd.DataFrame({"movieId": top["movieId"].to_numpy(), "title": titles,
                          "rating": top["rating"].to_numpy()})
+
+
+# ---------------------------------------------------------------------------
+# early stopping on full HR, and the refit on train + validation
+# ---------------------------------------------------------------------------
+class FullRankingProtocol(RankingProtocol):
+    """:class:`RankingProtocol` that stops early on *full* HR@K of the validation items.
+
+    Build it the same way, ``FullRankingProtocol.from_split(split, ...)``; only the fit
+    metric changes (:func:`~ncf_helpers.metrics.full_hit_rate_metric`), so the epoch
+    kept is the one the test's full HR@K would prefer, as judged on validation.
+    """
+
+    def val_metric(self):
+        """A :func:`fit` metric: full HR@K on the validation items (higher is better)."""
+        from .metrics import full_hit_rate_metric
+
+        return full_hit_rate_metric(self.val[0], self.val[1], self.train[0], self.train[1],
+                                    self.n_items, self.k)
+
+
+def _train_and_val(protocol):
+    """``(users, items, ratings)`` of train and validation together."""
+    return tuple(np.concatenate([a, b]) for a, b in zip(protocol.train, protocol.val))
+
+
+def _keep_last_epoch():
+    """A fit metric that improves every epoch, so :func:`fit` keeps the last weights."""
+    epochs_done = iter(range(1, 1 << 62))
+
+    def refit(model):
+        return -float(next(epochs_done))
+
+    return refit
+
+
+def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.0,
+                    l2_weight=0.0, loss_fn=None, **fit_kwargs):
+    """Retrain on train + validation for a fixed number of epochs; score test once.
+
+    The standard last step after tuning: hyperparameters and ``epochs`` (e.g. the
+    ``best_epoch`` of a :func:`train_and_score` run) were chosen on validation, so the
+    validation rows are now spent and can join the training rows. There is nothing
+    left to stop early on: training runs exactly ``epochs`` epochs and the last
+    weights are scored on test.
+
+    Parameters
+    ----------
+    name, make_model, protocol, seed, l1_weight, l2_weight, loss_fn, **fit_kwargs
+        As in :func:`train_and_score`. For a :class:`RankingProtocol` the positives
+        are the train and validation items and the default negatives avoid both.
+        A ``loss_fn`` that samples its own negatives should be built on train +
+        validation too.
+    epochs : int
+        Training epochs, chosen on validation.
+
+    Returns
+    -------
+    Result
+        ``val`` is empty (validation was trained on), ``best_epoch`` is ``epochs``;
+        the history has ``train_loss``, ``lr`` and ``seconds`` per epoch.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if isinstance(make_model, torch.nn.Module):
+        raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
+                        "model; pass a function that builds a fresh model")
+    checks.callable_arg(make_model, "make_model")
+    _check_protocol(protocol)
+    epochs = checks.positive_int(epochs, "epochs")
+    seed = checks.non_negative_int(seed, "seed")
+    for key in ("train", "val_metric", "mode", "seed", "patience"):
+        if key in fit_kwargs:
+            raise TypeError(f"refit_and_score sets {key!r} itself (it trains a fixed number "
+                            "of epochs on train + validation)")
+    start = time.perf_counter()
+    users, items, ratings = _train_and_val(protocol)
+    defaults = {}
+    if isinstance(protocol, RankingProtocol):
+        ratings = np.ones(len(users), dtype=np.float32)
+        defaults = {"sampler": NegativeSampler(users, items, protocol.n_items),
+                    "negative_samples_ratio": 4}
+    torch.manual_seed(seed)
+    model = make_model()
+    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
+    metric = _keep_last_epoch()
+    history = fit(model, (users, items, ratings), metric, loss, mode="min", epochs=epochs,
+                  patience=None, seed=seed, **{**defaults, **fit_kwargs})
+    history = history.drop(columns=f"val_{metric.__name__}")
+    test = protocol.evaluate(model_scorer(model), "test")
+    return Result(name, model, history, {}, test, epochs, time.perf_counter() - start, seed)
+
+
+__all__ += ["FullRankingProtocol", "refit_and_score"]

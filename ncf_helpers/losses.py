@@ -3,14 +3,18 @@
 Every loss is called as ``loss_fn(pred, target, users, items)`` so training
 code can swap one for another. ``users`` and ``items`` are the batch indices
 the penalty needs (see :meth:`ncf_helpers.models.RecModel.penalty`).
+
+The ranking losses :class:`BPRLoss` and :class:`SampledSoftmaxLoss` take the same
+call on batches of positives only and draw each positive's negatives themselves.
 """
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import finite_number
+from .checks import finite_number, non_negative_int, positive_int
 
 
 def check_shapes(pred, target):
@@ -162,3 +166,112 @@ class SeedMSEL1L2Loss(RegularizedLoss):
         if self.l2_weight:
             loss = loss + self.l2_weight * sum(torch.norm(p, 2) for p in params)
         return loss
+
+
+# ---------------------------------------------------------------------------
+# ranking objectives that draw their own negatives
+# ---------------------------------------------------------------------------
+class SampledRankingLoss(RegularizedLoss):
+    """Base class of the ranking losses that compare each positive with its own negatives.
+
+    The call is the usual ``loss_fn(pred, target, users, items)``, with one extension of
+    its meaning: the batch holds **positives only** (train with
+    ``negative_samples_ratio=0``), ``pred`` are their scores, and the loss itself draws
+    ``n_negatives`` items per positive and scores them with ``model``. Pairwise and
+    listwise losses need each negative tied to its positive, which the shuffled
+    positive-plus-negative batches of BCE cannot give.
+
+    Parameters
+    ----------
+    model : RecModel
+        With ``head="logits"`` (raw scores).
+    n_negatives : int, default 1
+        Negatives per positive, drawn afresh for every batch.
+    sampler : NegativeSampler, optional
+        Draws items the user has not interacted with in training. Default: uniform
+        over all items (an occasional positive among the negatives is harmless noise
+        when the catalogue is much larger than a user's history).
+    l1_weight, l2_weight : float, default 0.0
+        Penalty on the embedding rows of the positive pairs.
+    seed : int, default 0
+        Seeds the negatives.
+    """
+
+    def __init__(self, model, n_negatives=1, sampler=None, l1_weight=0.0, l2_weight=0.0,
+                 seed=0):
+        head = getattr(model, "head", "logits")
+        if head not in ("logits", "linear"):
+            raise ValueError(f"{type(self).__name__} needs a model with head='logits' (raw "
+                             f"scores), but this {type(model).__name__} has head={head!r}")
+        super().__init__(model, l1_weight, l2_weight)
+        self.n_negatives = positive_int(n_negatives, "n_negatives")
+        if sampler is not None and not callable(getattr(sampler, "sample", None)):
+            raise TypeError(f"sampler must be a NegativeSampler (or None for uniform "
+                            f"negatives), got {type(sampler).__name__}")
+        self.sampler = sampler
+        self.seed = non_negative_int(seed, "seed")
+        self._rng = np.random.default_rng(self.seed)
+
+    def negatives(self, users):
+        """``(B, n_negatives)`` item indices drawn for the batch ``users``."""
+        shape = (len(users), self.n_negatives)
+        if self.sampler is None:
+            items = self._rng.integers(0, self.model.n_items, size=shape)
+        else:
+            repeated = np.repeat(users.detach().cpu().numpy(), self.n_negatives)
+            items = self.sampler.sample(repeated, self._rng).reshape(shape)
+        return torch.as_tensor(items, dtype=torch.long, device=users.device)
+
+    def ranking_loss(self, positive, negative):  # pragma: no cover - abstract
+        """Loss from ``(B,)`` positive and ``(B, n_negatives)`` negative scores."""
+        raise NotImplementedError
+
+    def forward(self, pred, target, users=None, items=None):
+        """Regularised ranking loss of one batch of positives (see the class docstring)."""
+        check_shapes(pred, target)
+        if users is None or items is None:
+            raise ValueError(f"{type(self).__name__} needs the batch users and items "
+                             "(it scores negatives for each user)")
+        if target.numel() and float(target.min()) <= 0:
+            raise ValueError(f"{type(self).__name__} draws its own negatives: train on "
+                             "positives only (negative_samples_ratio=0), got targets <= 0")
+        negatives = self.negatives(users)
+        negative_scores = self.model(users.repeat_interleave(self.n_negatives),
+                                     negatives.reshape(-1)).reshape(negatives.shape)
+        loss = self.ranking_loss(pred, negative_scores)
+        if self.l1_weight:
+            loss = loss + self.l1_weight * self.model.penalty(users, items, 1)
+        if self.l2_weight:
+            loss = loss + self.l2_weight * self.model.penalty(users, items, 2)
+        return loss
+
+    def extra_repr(self):
+        return f"n_negatives={self.n_negatives}, {super().extra_repr()}"
+
+
+class BPRLoss(SampledRankingLoss):
+    """Bayesian personalised ranking: ``-log sigmoid(s(u, i) - s(u, j))``.
+
+    Rendle et al. (2009): each observed item ``i`` of user ``u`` should score above an
+    item ``j`` the user has not interacted with; the loss is averaged over the
+    ``n_negatives`` pairs of every positive. Only score *differences* matter, which
+    is what a ranking needs; BCE also spends effort on calibrating absolute scores.
+    """
+
+    def ranking_loss(self, positive, negative):
+        return -F.logsigmoid(positive[:, None] - negative).mean()
+
+
+class SampledSoftmaxLoss(SampledRankingLoss):
+    """Sampled softmax: cross entropy of the positive among itself and its negatives.
+
+    ``-s(u, i) + log(exp s(u, i) + sum_j exp s(u, j))``: the softmax over the whole
+    catalogue, estimated with ``n_negatives`` uniformly drawn items (uniform proposals
+    need no log-q correction: it is the same constant for every item). With many
+    negatives the gradient concentrates on the negatives that score highest -- the
+    hard ones that decide a full top-10 list.
+    """
+
+    def ranking_loss(self, positive, negative):
+        logits = torch.cat([positive[:, None], negative], dim=1)
+        return (torch.logsumexp(logits, dim=1) - positive).mean()

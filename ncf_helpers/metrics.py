@@ -519,3 +519,27 @@ def sampled_hit_rate_metric(users, candidates, k=10):
                                                k)["hit_rate"]
 
     return _named(metric, f"hr{k}")
+
+
+def full_hit_rate_metric(users, items, known_users, known_items, n_items, k=10):
+    """Validation metric: *full* HR@``k`` of the held-out ``(users, items)``.
+
+    Each held-out item is ranked among every item its user has not interacted with in
+    ``(known_users, known_items)`` (the train split), as in :func:`full_ranking_metrics`.
+    Dearer than :func:`sampled_hit_rate_metric` (every item is scored for every
+    validation user, about a second on ml-100k) but it is the metric the test reports,
+    and sampled HR can rank models and epochs differently.
+
+    Returns ``metric(model) -> float`` named ``f"full_hr{k}"``; use ``mode="max"``.
+    """
+    k = positive_int(k, "k")
+    n_items = positive_int(n_items, "n_items")
+    users, items = _check_pairs(users, items, n_items, "validation")
+    non_empty(users, "validation users", "there is nothing to validate on")
+    known_users, known_items = _check_pairs(known_users, known_items, n_items, "known")
+
+    def metric(model):
+        return full_ranking_metrics(model_scorer(model), users, items, known_users,
+                                    known_items, n_items, k=k)["hit_rate"]
+
+    return _named(metric, f"full_hr{k}")

@@ -8,7 +8,7 @@ The notebooks are copied, with the repository's layout (``notebooks/``,
 ``benchmarks/book/conf.py`` turns them into pages with navigation, a table of contents and
 search. Math is rendered by MathJax 3 copied from the installed ``django-static-mathjax``
 wheel (SVG output: no web fonts, nothing fetched), so the book reads offline, also when
-opened as a ``file://`` page. Sphinx rebuilds only the pages whose notebook changed.
+opened as a ``file://`` page.
 """
 import argparse
 import filecmp
@@ -81,7 +81,7 @@ def index_text(root=ROOT):
 
 
 def _sync(src, dst):
-    """Copy src to dst unless identical (an unchanged mtime keeps Sphinx's rebuild incremental)."""
+    """Copy src to dst unless identical."""
     if dst.exists() and filecmp.cmp(src, dst, shallow=False):
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -128,7 +128,9 @@ def stage(root=ROOT, src=SRC):
 def build(quiet=True):
     """Stage and run Sphinx; return the path of the front page."""
     stage()
-    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(CONF_DIR),
+    # -E: read every notebook afresh (seconds): an incremental build keeps a link to a
+    # notebook added since as unresolved on the pages that did not change.
+    cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-E", "-c", str(CONF_DIR),
            "-w", str(WARNINGS), str(SRC), str(HTML)] + (["-q"] if quiet else [])
     subprocess.run(cmd, check=True, cwd=ROOT)
     return HTML / "index.html"
@@ -136,7 +138,8 @@ def build(quiet=True):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clean", action="store_true", help="rebuild every page from scratch")
+    parser.add_argument("--clean", action="store_true",
+                        help="delete build/book first (staged sources and pages)")
     args = parser.parse_args(argv)
     if args.clean:
         shutil.rmtree(BOOK, ignore_errors=True)

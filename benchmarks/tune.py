@@ -1,0 +1,205 @@
+"""Tuning as code: one seeded Optuna study per model, on validation only.
+
+Every contender -- our BiasedMF, GMF, MLP and NeuMF, and the classic peers (Surprise
+for ratings, implicit for ranking) -- gets the same trial budget, a TPE sampler seeded
+with the same seed, and the search space declared in :mod:`benchmarks.contenders`.
+A trial trains on the train split and returns a *validation* number: RMSE for
+ratings (``seed_split(42)``), full HR@10 of the validation items for ranking
+(leave-last-out); the test split is never touched here. Our models stop early on that
+same validation metric, and the best epoch is kept with the trial, for the refit.
+
+Writes, under ``--out`` (default ``benchmarks/results``):
+
+* ``tuned.json`` -- the best config of every model, read by :mod:`benchmarks.compare`;
+* ``tune_trials.csv`` -- every trial: model, number, validation value, parameters,
+  best epoch, seconds;
+* ``tune_importances.csv`` -- Optuna's fANOVA parameter importances per study (over
+  the parameters every trial of the study has).
+
+Run ``python -m benchmarks.tune`` (every study; see ``--help``), or with ``--quick``
+for a smoke run on a tiny slice of the data (seconds).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import contenders
+from ncf_helpers.data import load_movielens, subset
+from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
+from ncf_helpers.prepare import last_item_split, seed_split
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEED = 42               # TPE sampler, training seed and rating split of every study
+CANDIDATE_SEED = 0      # the ranking protocol's validation candidates
+TRIALS = 20             # the same budget for every model
+QUICK_TRIALS = 2
+QUICK_MAX_ID = 120      # --quick: users and movies with ids below this only
+COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m benchmarks.tune"
+
+
+def quick_data(max_id=QUICK_MAX_ID):
+    """ml-100k cut to users and movies with ids below ``max_id`` (for --quick runs)."""
+    ratings, movies, users = load_movielens("ml-100k")
+    return subset(ratings, users=range(max_id), items=range(max_id)), movies, users
+
+
+def protocols(quick=False):
+    """The tuning protocols: ``{"rating": RatingProtocol, "ranking": FullRankingProtocol}``."""
+    data = quick_data() if quick else None
+    rating = RatingProtocol(seed_split(SEED, data=data))
+    ranking = FullRankingProtocol.from_split(last_item_split(data), seed=CANDIDATE_SEED)
+    return {"rating": rating, "ranking": ranking}
+
+
+def quick_config(task, name, config):
+    """Shrink a config so a --quick run takes seconds (few epochs and factors)."""
+    shrunk = {"SVD": {"n_epochs": 3, "n_factors": 10}, "SVD++": {"n_epochs": 2, "n_factors": 5},
+              "BaselineOnly": {"n_epochs": 3}, "ALS": {"iterations": 2, "factors": 16},
+              "BPR": {"iterations": 5, "factors": 16}}
+    return {**config, **shrunk.get(name, {})}
+
+
+def validation_value(task, result):
+    """The number a study optimises: validation RMSE, or validation full HR@10."""
+    return result.val["RMSE"] if task == "rating" else result.val["full HR"]
+
+
+def direction(task):
+    return "minimize" if task == "rating" else "maximize"
+
+
+def objective(task, name, protocol, quick=False):
+    """The Optuna objective of one model: train on train, score on validation."""
+    max_epochs = 2 if quick else None
+
+    def run_trial(trial):
+        config = contenders.suggest(task, name, trial)
+        if quick:
+            config = quick_config(task, name, config)
+        result = contenders.run(task, name, config, protocol, seed=SEED, max_epochs=max_epochs)
+        trial.set_user_attr("config", config)
+        trial.set_user_attr("best_epoch", result.best_epoch)
+        trial.set_user_attr("seconds", result.seconds)
+        return validation_value(task, result)
+
+    return run_trial
+
+
+def tune(task, name, protocol, n_trials, quick=False):
+    """Run one seeded TPE study; return it."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=SEED, n_startup_trials=min(8, n_trials))
+    study = optuna.create_study(direction=direction(task), sampler=sampler,
+                                study_name=f"{task}:{name}")
+    # A diverging trial (NaN loss at a large learning rate) fails alone; the study goes on.
+    study.optimize(objective(task, name, protocol, quick), n_trials=n_trials,
+                   catch=(FloatingPointError,))
+    return study
+
+
+def importances(study):
+    """fANOVA importances (seeded) of the parameters every complete trial shares."""
+    import optuna
+
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        return {}
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=SEED)
+    try:
+        return optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (RuntimeError, ValueError) as error:  # e.g. every trial scored the same
+        print(f"  no importances for {study.study_name}: {error}", file=sys.stderr)
+        return {}
+
+
+def trial_rows(task, name, study):
+    rows = []
+    for t in study.trials:
+        rows.append({"task": task, "model": name, "trial": t.number, "state": t.state.name,
+                     "value": t.value, "best_epoch": t.user_attrs.get("best_epoch"),
+                     "seconds": t.user_attrs.get("seconds"),
+                     "params": json.dumps(t.params, sort_keys=True)})
+    return rows
+
+
+def best_entry(task, name, study):
+    """What compare.py needs of a study: the best trial's params, config and epoch."""
+    best = study.best_trial
+    return {"params": best.params, "config": best.user_attrs["config"],
+            "value": best.value, "metric": "val RMSE" if task == "rating" else "val full HR@10",
+            "best_epoch": best.user_attrs.get("best_epoch"), "trial": best.number,
+            "n_trials": len(study.trials)}
+
+
+def _merge_json(path, entries):
+    """Update ``path`` with ``entries`` ({task: {model: entry}}), keeping other studies."""
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    for task, by_model in entries.items():
+        stored.setdefault(task, {}).update(by_model)
+    stored["_command"] = COMMAND
+    path.write_text(json.dumps(stored, indent=1, sort_keys=True, default=float) + "\n")
+
+
+def _merge_csv(path, rows, keys):
+    """Replace the rows of the studies just run in ``path`` (keyed by ``keys``)."""
+    new = pd.DataFrame(rows)
+    if path.exists() and not new.empty:
+        old = pd.read_csv(path)
+        done = set(map(tuple, new[keys].drop_duplicates().to_numpy()))
+        old = old[[tuple(r) not in done for r in old[keys].to_numpy()]]
+        new = pd.concat([old, new], ignore_index=True)
+    new.to_csv(path, index=False, float_format="%.6g")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", choices=[*contenders.TASKS, "all"], default="all")
+    parser.add_argument("--models", nargs="+", help="only these models (default: all)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help=f"trials per model (default {TRIALS}; --quick {QUICK_TRIALS})")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: tiny data slice, 2 epochs, 2 trials")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    n_trials = args.trials or (QUICK_TRIALS if args.quick else TRIALS)
+    tasks = contenders.TASKS if args.task == "all" else (args.task,)
+    os.environ.setdefault("NCF_PROGRESS", "0")
+    args.out.mkdir(parents=True, exist_ok=True)
+    all_protocols = protocols(args.quick)
+    start = time.perf_counter()
+    for task in tasks:
+        names = [n for n in contenders.models(task) if not args.models or n in args.models]
+        for name in names:
+            reason = contenders.missing(name)
+            if reason:
+                print(reason, file=sys.stderr)
+                continue
+            t0 = time.perf_counter()
+            study = tune(task, name, all_protocols[task], n_trials, args.quick)
+            best = best_entry(task, name, study)
+            print(f"{task:7s} {name:12s} best {best['metric']} {best['value']:.4f} "
+                  f"(trial {best['trial']}, epoch {best['best_epoch']}) "
+                  f"{time.perf_counter() - t0:6.1f} s  {best['params']}", flush=True)
+            # Write after every study: a long run that is stopped keeps what it found.
+            _merge_json(args.out / "tuned.json", {task: {name: best}})
+            _merge_csv(args.out / "tune_trials.csv", trial_rows(task, name, study),
+                       ["task", "model"])
+            imp = importances(study)
+            _merge_csv(args.out / "tune_importances.csv",
+                       [{"task": task, "model": name, "param": p, "importance": v}
+                        for p, v in imp.items()] or [{"task": task, "model": name,
+                                                      "param": None, "importance": np.nan}],
+                       ["task", "model"])
+    print(f"tuning took {time.perf_counter() - start:.0f} s; results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
