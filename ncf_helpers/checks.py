@@ -51,11 +51,10 @@ def fraction(value, name, low=0.0, high=1.0, closed="neither"):
     or ``"both"``.
     """
     value = finite_number(value, name)
-    ok_low = value >= low if closed in ("left", "both") else value > low
-    ok_high = value <= high if closed in ("right", "both") else value < high
-    if not (ok_low and ok_high):
-        left = "[" if closed in ("left", "both") else "("
-        right = "]" if closed in ("right", "both") else ")"
+    left = "[" if closed in ("left", "both") else "("
+    right = "]" if closed in ("right", "both") else ")"
+    at_open_end = (left == "(" and value == low) or (right == ")" and value == high)
+    if not low <= value <= high or at_open_end:
         raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
     return value
 

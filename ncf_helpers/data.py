@@ -20,7 +20,6 @@ the files, the error names the three ways to get them.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -424,9 +423,9 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
                        timeout=60):
     """Download and unzip a MovieLens variant from GroupLens into ``data_dir/<name>/``.
 
-    The zip is streamed into a temporary file next to the target, its MD5 checked,
-    and only then unpacked into a temporary folder that is renamed into place, so a
-    failed, interrupted or corrupt download leaves nothing behind.
+    The zip is streamed into a hidden temporary folder on the target's disk, its MD5
+    checked, and only then unpacked there and renamed into place, so a failed,
+    interrupted or corrupt download leaves nothing behind (not even new empty folders).
 
     Parameters
     ----------
@@ -454,43 +453,38 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
         raise FileExistsError(f"{target} exists but does not hold the {name} files (a partial "
                               "copy?); move it away or delete it, then download again")
     url = url or GROUPLENS_URL.format(name=name)
-    created = [p for p in (data_dir, *data_dir.parents) if not p.exists()]  # innermost first
-    data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        # The zip and its unpacked files stay in a hidden folder, removed however this ends.
-        with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=data_dir) as tmp:
-            tmp_zip, unzipped = Path(tmp) / f"{name}.zip", Path(tmp) / "unzipped"
-            try:
-                expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
-                with open(tmp_zip, "wb") as out:
-                    _fetch(url, out, timeout, name)
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-                raise ConnectionError(
-                    f"could not download {url} ({exc}). Are you offline? "
-                    + _missing_message(name, target).split(". ", 1)[1]) from exc
-            actual = hashlib.md5(tmp_zip.read_bytes()).hexdigest()
-            if actual != expected:
-                raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected "
-                                 f"{expected}; the file was deleted, try again")
-            try:
-                with zipfile.ZipFile(tmp_zip) as archive:
-                    bad = archive.testzip()
-                    if bad is not None:
-                        raise zipfile.BadZipFile(f"member {bad} is damaged")
-                    archive.extractall(unzipped)
-            except zipfile.BadZipFile as exc:
-                raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
-            # GroupLens zips hold one top folder, named like the variant (see ZIP_FOLDERS).
-            top = ZIP_FOLDERS.get(name, name)
-            inner = unzipped / top if (unzipped / top).is_dir() else unzipped
-            if not _has_files(inner, name):
-                raise ValueError(f"the zip from {url} does not contain the {name} files")
-            os.replace(inner, target)
-    except BaseException:
-        for folder in created:  # leave no empty folders behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
+    # Download and unpack in a hidden folder inside the nearest existing folder: it is on
+    # the target's disk (so the final rename is atomic) and nothing is left if this fails.
+    base = next(p for p in (data_dir, *data_dir.parents) if p.exists())
+    with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=base) as tmp:
+        tmp_zip, unzipped = Path(tmp) / f"{name}.zip", Path(tmp) / "unzipped"
+        try:
+            expected = (md5 or KNOWN_MD5.get(name) or _published_md5(url, timeout)).lower()
+            with open(tmp_zip, "wb") as out:
+                _fetch(url, out, timeout, name)
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+            raise ConnectionError(
+                f"could not download {url} ({exc}). Are you offline? "
+                + _missing_message(name, target).split(". ", 1)[1]) from exc
+        actual = hashlib.md5(tmp_zip.read_bytes()).hexdigest()
+        if actual != expected:
+            raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected {expected}; "
+                             "the file was deleted, try again")
+        try:
+            with zipfile.ZipFile(tmp_zip) as archive:
+                bad = archive.testzip()
+                if bad is not None:
+                    raise zipfile.BadZipFile(f"member {bad} is damaged")
+                archive.extractall(unzipped)
+        except zipfile.BadZipFile as exc:
+            raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc
+        # GroupLens zips hold one top folder, named like the variant (see ZIP_FOLDERS).
+        top = ZIP_FOLDERS.get(name, name)
+        inner = unzipped / top if (unzipped / top).is_dir() else unzipped
+        if not _has_files(inner, name):
+            raise ValueError(f"the zip from {url} does not contain the {name} files")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        os.replace(inner, target)
     return target
 
 
@@ -503,10 +497,9 @@ def subset(ratings, users=None, items=None):
     """
     require_columns(ratings, ["userId", "movieId"], "ratings")
     keep = np.ones(len(ratings), dtype=bool)
-    if users is not None:
-        keep &= ratings["userId"].isin(np.asarray(list(users))).to_numpy()
-    if items is not None:
-        keep &= ratings["movieId"].isin(np.asarray(list(items))).to_numpy()
+    for column, ids in (("userId", users), ("movieId", items)):
+        if ids is not None:
+            keep &= ratings[column].isin(np.asarray(list(ids))).to_numpy()
     if not keep.any():
         raise ValueError("subset is empty: no rating has both a user and a movie in the "
                          "ids you gave; check the ranges against ratings.userId/movieId")

@@ -212,7 +212,7 @@ def count_buckets(counts, edges):
     """
     counts = np.asarray(counts)
     edges = [positive_int(e, "each of edges") for e in edges]
-    if not edges or edges[0] < 1 or any(a >= b for a, b in zip(edges, edges[1:])):
+    if not edges or any(a >= b for a, b in zip(edges, edges[1:])):
         raise ValueError(f"edges must be increasing positive integers, got {edges}")
     if counts.dtype.kind not in "iu" or (counts < 0).any():
         raise ValueError("counts must be non-negative integers")

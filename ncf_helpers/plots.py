@@ -1,6 +1,8 @@
 """Plots the notebooks share. Each function draws on an axis and returns it."""
 import matplotlib.pyplot as plt
 
+from .checks import non_empty, positive_int, positive_ints
+
 
 def _axis(ax, figsize=(6, 4)):
     if ax is None:
@@ -115,15 +117,22 @@ def _arrow(ax, start, end):
                                  color="0.2", linewidth=1.2, shrinkA=2, shrinkB=2))
 
 
-def _dim_label(value, name):
-    """``value`` as text for the diagram: a symbol like "d" or a positive integer."""
-    if isinstance(value, str):
-        if not value.strip():
-            raise ValueError(f"{name} must be a non-empty string or a positive integer")
-        return value.strip()
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a non-empty string or a positive integer, got {value!r}")
-    return str(value)
+def _canvas(ax):
+    """A frameless 13 x 5 axis for a block diagram (on a new figure unless ``ax`` is given)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
+        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
+    ax.set_xlim(0, 13)
+    ax.set_ylim(0, 5)
+    ax.set_axis_off()
+    return ax
+
+
+def _save(fig, path):
+    if path is not None:
+        # No "Software"/date metadata: the PNG bytes depend only on the drawing.
+        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
+    return fig
 
 
 def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=None):
@@ -150,23 +159,11 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-
-    d = _dim_label(embedding_dim, "embedding_dim")
-    if isinstance(cf_layers, (str, bytes)) or not hasattr(cf_layers, "__iter__"):
-        raise ValueError(f"cf_layers must be a sequence of positive integers, got {cf_layers!r}")
-    widths = [_dim_label(w, "cf_layers") for w in cf_layers]
-    if not widths or any(not w.isdigit() for w in widths):
-        raise ValueError(f"cf_layers must be a non-empty sequence of positive integers, "
-                         f"got {cf_layers!r}")
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
-    fig = ax.figure
-    ax.set_xlim(0, 13)
-    ax.set_ylim(0, 5)
-    ax.set_axis_off()
+    is_symbol = isinstance(embedding_dim, str) and embedding_dim.strip()
+    d = embedding_dim.strip() if is_symbol else str(positive_int(embedding_dim, "embedding_dim"))
+    widths = [str(w) for w in positive_ints(cf_layers, "cf_layers")]
+    non_empty(widths, "cf_layers", "give the width of each CF layer, e.g. (128, 128)")
+    ax = _canvas(ax)
 
     x_in, x_emb, x_lat, x_cat, x_cf, x_head, x_out = 0.95, 3.0, 4.85, 6.5, 8.3, 10.25, 12.1
     sides = {  # y of the one-hot box, the feature box and the side's latent row
@@ -199,11 +196,7 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
     _arrow(ax, (r_cf, 2.5), (l_hd, 2.5))
     _arrow(ax, (r_hd, 2.5), (l_out, 2.5))
     ax.set_title("Model variant 1 (NCF): embedding layers, then CF layers", fontsize=12)
-
-    if path is not None:
-        # No "Software"/date metadata: the PNG bytes depend only on the drawing.
-        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
-    return fig
+    return _save(ax.figure, path)
 
 
 def draw_neumf(path=None, ax=None):
@@ -224,13 +217,7 @@ def draw_neumf(path=None, ax=None):
     -------
     matplotlib.figure.Figure
     """
-    if ax is None:
-        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
-        fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
-    fig = ax.figure
-    ax.set_xlim(0, 13)
-    ax.set_ylim(0, 5)
-    ax.set_axis_off()
+    ax = _canvas(ax)
     x_in, x_emb, x_op, x_cat, x_out, x_pred = 0.9, 3.0, 5.6, 8.0, 10.05, 12.1
     _, r_u, _, _ = _box(ax, x_in, 3.6, "user id $u$", "input", width=1.3)
     _, r_i, _, _ = _box(ax, x_in, 1.4, "movie id $i$", "input", width=1.3)
@@ -258,6 +245,4 @@ def draw_neumf(path=None, ax=None):
     _arrow(ax, (r_o, 2.5), (l_p, 2.5))
     ax.set_title("NeuMF: a GMF tower and an MLP tower with their own embeddings, "
                  "fused by one output layer", fontsize=12)
-    if path is not None:
-        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
-    return fig
+    return _save(ax.figure, path)

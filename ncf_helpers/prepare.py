@@ -42,12 +42,6 @@ class PreparedSplit:
         }).T
 
 
-def _prepare(ratings, movies, users, split):
-    train, val, test = split
-    encoder = IdEncoder().fit(ratings)
-    return PreparedSplit(train, val, test, encoder, movies, users)
-
-
 def _unpack(data):
     """``ratings, movies, users`` of ``data`` (default: ml-100k)."""
     if data is None:
@@ -73,7 +67,7 @@ def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=
     ratings = subset(ratings, users=range(non_negative_int(max_id, "max_id")),
                      items=range(max_id))
     split = train_val_test_split(ratings, test_fraction, val_fraction, seed, method="random")
-    return _prepare(ratings, movies, users, split)
+    return PreparedSplit(*split, IdEncoder().fit(ratings), movies, users)
 
 
 def last_item_split(data=None):
@@ -81,4 +75,4 @@ def last_item_split(data=None):
     the one before it for validation."""
     ratings, movies, users = _unpack(data)
     split = train_val_test_split(ratings, method="last")
-    return _prepare(ratings, movies, users, split)
+    return PreparedSplit(*split, IdEncoder().fit(ratings), movies, users)

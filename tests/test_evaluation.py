@@ -156,3 +156,88 @@ def test_primary_genre_and_top_rated():
     assert top["title"].tolist() == ["b", "c"]
     with pytest.raises(KeyError):
         top_rated(ratings, movies, 99)
+
+
+# --- refit on train + validation, early stopping on full HR ---------------------------
+class _RecordingLoss:
+    """Wraps a loss and records the (user, item, target) rows it is trained on."""
+
+    def __init__(self, loss):
+        self.loss, self.rows = loss, []
+
+    def __call__(self, pred, target, users, items):
+        self.rows.append(np.c_[users.numpy(), items.numpy(), target.numpy()])
+        return self.loss(pred, target, users, items)
+
+
+def test_refit_trains_on_train_and_validation_for_the_given_epochs():
+    from ncf_helpers.evaluation import refit_and_score
+    from ncf_helpers.losses import MSEL1L2Loss
+
+    protocol = RatingProtocol(_toy_split())
+    recorders = []
+
+    def recording(model):
+        recorders.append(_RecordingLoss(MSEL1L2Loss(model)))
+        return recorders[-1]
+
+    make = lambda: BiasedMF(protocol.n_users, protocol.n_items, 4)  # noqa: E731
+    result = refit_and_score("mf", make, protocol, 3, loss_fn=recording, batch_size=64,
+                             progress=False)
+    assert result.best_epoch == 3 and len(result.history) == 3 and result.val == {}
+    assert list(result.history.columns) == ["train_loss", "lr", "seconds"]
+    per_epoch = len(protocol.train[0]) + len(protocol.val[0])
+    seen = np.concatenate(recorders[0].rows)
+    assert len(seen) == 3 * per_epoch  # every epoch is one pass over train + validation
+    expected = np.r_[np.c_[protocol.train], np.c_[protocol.val]]
+    np.testing.assert_array_equal(np.unique(seen[:per_epoch], axis=0), np.unique(expected, axis=0))
+    users, items, ratings = protocol.test
+    assert result.test["RMSE"] == pytest.approx(
+        np.sqrt(np.mean((predict(result.model, users, items) - ratings) ** 2)))
+    again = refit_and_score("mf", make, protocol, 3, batch_size=64, progress=False)
+    other = refit_and_score("mf", make, protocol, 3, batch_size=64, progress=False, seed=1)
+    assert again.test == refit_and_score("mf", make, protocol, 3, batch_size=64,
+                                         progress=False).test
+    assert again.test != other.test
+    with pytest.raises(TypeError, match="'patience'"):
+        refit_and_score("mf", make, protocol, 3, patience=2)
+    with pytest.raises(ValueError, match="epochs"):
+        refit_and_score("mf", make, protocol, 0)
+
+
+def test_refit_ranking_positives_are_train_and_validation_items():
+    from ncf_helpers.evaluation import refit_and_score
+    from ncf_helpers.losses import BCEL1L2Loss
+
+    protocol = RankingProtocol.from_split(_toy_split(), n_negatives=20, seed=1)
+    recorder = []
+
+    def recording(model):
+        recorder.append(_RecordingLoss(BCEL1L2Loss(model)))
+        return recorder[-1]
+
+    result = refit_and_score("gmf", lambda: GMF(30, 120, 4, head="logits"), protocol, 1,
+                             loss_fn=recording, batch_size=128, progress=False)
+    seen = np.concatenate(recorder[0].rows)
+    positives = {(u, i) for u, i, t in seen.tolist() if t == 1}
+    negatives = {(u, i) for u, i, t in seen.tolist() if t == 0}
+    known = set(zip(np.r_[protocol.train[0], protocol.val[0]].tolist(),
+                    np.r_[protocol.train[1], protocol.val[1]].tolist()))
+    assert positives == known and not negatives & known
+    assert len(seen) == 5 * len(known)  # four negatives per positive by default
+    assert set(result.test) == {"sampled HR", "sampled NDCG", "full HR", "full NDCG"}
+
+
+def test_full_ranking_protocol_stops_on_full_hit_rate():
+    from ncf_helpers.evaluation import FullRankingProtocol
+    from ncf_helpers.metrics import full_ranking_metrics, model_scorer
+
+    protocol = FullRankingProtocol.from_split(_toy_split(), n_negatives=20, seed=3)
+    assert isinstance(protocol, RankingProtocol)
+    run = train_and_score("gmf", lambda: GMF(30, 120, 4, head="logits"), protocol, epochs=3,
+                          batch_size=128, progress=False)
+    assert "val_full_hr10" in run.history.columns
+    full = full_ranking_metrics(model_scorer(run.model), *protocol.val[:2], *protocol.train[:2],
+                                protocol.n_items)["hit_rate"]
+    assert run.history.loc[run.best_epoch, "val_full_hr10"] == pytest.approx(full)
+    assert run.val["full HR"] == pytest.approx(full)

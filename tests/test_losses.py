@@ -172,3 +172,85 @@ def test_all_losses_share_the_regularized_loss_interface(model):
         assert issubclass(cls, RegularizedLoss)
         out = cls(model, 1e-3, 1e-3)(torch.full((4,), 0.5), torch.ones(4), USERS, ITEMS)
         assert out.ndim == 0 and torch.isfinite(out)
+
+
+# --- ranking losses that draw their own negatives ------------------------------
+def _fixed_negatives(loss, negatives):
+    loss.negatives = lambda users: negatives  # the draw is tested on its own below
+    return loss
+
+
+@pytest.mark.parametrize("cls", ["BPRLoss", "SampledSoftmaxLoss"])
+def test_ranking_losses_match_their_formulas(model, cls):
+    import ncf_helpers.losses as losses
+
+    negatives = torch.tensor([[1, 2], [3, 1], [2, 3], [0, 3]])
+    loss = _fixed_negatives(getattr(losses, cls)(model, n_negatives=2), negatives)
+    pred = model(USERS, ITEMS)
+    neg = model(USERS.repeat_interleave(2), negatives.reshape(-1)).reshape(4, 2)
+    if cls == "BPRLoss":
+        expected = -F.logsigmoid(pred[:, None] - neg).mean()
+    else:  # cross entropy with the positive as class 0
+        expected = F.cross_entropy(torch.cat([pred[:, None], neg], 1),
+                                   torch.zeros(4, dtype=torch.long))
+    assert torch.allclose(loss(pred, torch.ones(4), USERS, ITEMS), expected)
+    penalised = _fixed_negatives(getattr(losses, cls)(model, n_negatives=2, l2_weight=0.5),
+                                 negatives)
+    assert torch.allclose(penalised(pred, torch.ones(4), USERS, ITEMS),
+                          expected + 0.5 * model.penalty(USERS, ITEMS, 2))
+
+
+def test_ranking_loss_negatives_avoid_known_items_and_follow_the_seed(model):
+    from ncf_helpers.losses import BPRLoss, SampledSoftmaxLoss
+    from ncf_helpers.sampling import NegativeSampler
+
+    # user u interacted with every item but (u + 1) % 4: the only possible negative
+    users = torch.tensor([u for u in range(5) for _ in range(3)])
+    items = torch.tensor([i for u in range(5) for i in range(4) if i != (u + 1) % 4])
+    sampler = NegativeSampler(users.numpy(), items.numpy(), 4)
+    drawn = BPRLoss(model, n_negatives=6, sampler=sampler).negatives(USERS)
+    assert drawn.shape == (4, 6) and drawn.dtype == torch.long
+    assert torch.equal(drawn, ((USERS + 1) % 4)[:, None].expand(4, 6))
+    uniform = [SampledSoftmaxLoss(model, n_negatives=50, seed=s).negatives(USERS)
+               for s in (0, 0, 1)]
+    assert torch.equal(uniform[0], uniform[1]) and not torch.equal(uniform[0], uniform[2])
+    assert uniform[0].min() >= 0 and uniform[0].max() < 4
+
+
+def test_ranking_losses_refuse_bad_use(model):
+    from ncf_helpers.losses import BPRLoss, SampledSoftmaxLoss
+
+    loss = BPRLoss(model)
+    with pytest.raises(ValueError, match="negative_samples_ratio=0"):
+        loss(model(USERS, ITEMS), torch.tensor([1.0, 0.0, 1.0, 1.0]), USERS, ITEMS)
+    with pytest.raises(ValueError, match="needs the batch users"):
+        loss(model(USERS, ITEMS), torch.ones(4))
+    with pytest.raises(ValueError, match="head='logits'"):
+        SampledSoftmaxLoss(BiasedMF(5, 4, embedding_dim=3))
+    with pytest.raises(ValueError, match="n_negatives"):
+        SampledSoftmaxLoss(model, n_negatives=0)
+    with pytest.raises(TypeError, match="NegativeSampler"):
+        BPRLoss(model, sampler="uniform")
+
+
+@pytest.mark.parametrize("cls", ["BPRLoss", "SampledSoftmaxLoss"])
+def test_ranking_losses_train_a_model_to_rank_positives_first(cls):
+    import numpy as np
+
+    import ncf_helpers.losses as losses
+    from ncf_helpers.metrics import rmse_metric
+    from ncf_helpers.sampling import NegativeSampler
+    from ncf_helpers.training import fit, predict
+
+    # 20 users, 40 items: even users like the first 20 items, odd users the last 20
+    users = np.repeat(np.arange(20), 10)
+    items = np.array([(u % 2) * 20 + j for u in range(20) for j in range(0, 20, 2)])
+    torch.manual_seed(0)
+    gmf = GMF(20, 40, embedding_dim=8, head="logits")
+    loss = getattr(losses, cls)(gmf, n_negatives=4, sampler=NegativeSampler(users, items, 40))
+    fit(gmf, (users, items, np.ones(len(users), np.float32)),
+        rmse_metric(users[:5], items[:5], np.ones(5)), loss, epochs=30, batch_size=32,
+        lr=0.05, patience=None, progress=False)
+    # each user's items must now outscore the other half's items (0.5 before training)
+    other = np.array([(1 - u % 2) * 20 + j for u in range(20) for j in range(0, 20, 2)])
+    assert np.mean(predict(gmf, users, items) > predict(gmf, users, other)) > 0.95

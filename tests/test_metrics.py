@@ -313,3 +313,24 @@ def test_sampled_hit_rate_metric_matches_ranking_metrics(split):
         sampled_hit_rate_metric(te_u, cand[:, 0])
     with pytest.raises(ValueError, match="k must"):
         sampled_hit_rate_metric(te_u, cand, k=0)
+
+
+def test_full_hit_rate_metric_matches_full_ranking_metrics(split):
+    from ncf_helpers.metrics import full_hit_rate_metric
+
+    tr_u, tr_i, te_u, te_i = split
+    table = np.random.default_rng(2).random((int(max(tr_u.max(), te_u.max())) + 1, N_ITEMS))
+    metric = full_hit_rate_metric(te_u, te_i, tr_u, tr_i, N_ITEMS, k=20)
+    assert metric.__name__ == "full_hr20"
+    model = TableModel(table)
+    expected = full_ranking_metrics(model_scorer(model), te_u, te_i, tr_u, tr_i, N_ITEMS,
+                                    k=20)["hit_rate"]
+    assert metric(model) == expected and 0 < expected < 1
+    # a model that scores the held-out items highest hits every one of them
+    best = table.copy()
+    best[te_u, te_i] = 2.0
+    assert metric(TableModel(best)) == 1.0
+    with pytest.raises(ValueError, match="k must"):
+        full_hit_rate_metric(te_u, te_i, tr_u, tr_i, N_ITEMS, k=0)
+    with pytest.raises(IndexError, match="validation_items"):
+        full_hit_rate_metric(te_u, te_i + N_ITEMS, tr_u, tr_i, N_ITEMS)

@@ -1,0 +1,102 @@
+"""benchmarks.compare and the peers of benchmarks.contenders, on small data."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks import compare, contenders
+from ncf_helpers.baselines import BiasBaseline
+from ncf_helpers.evaluation import RatingProtocol
+from ncf_helpers.prepare import seed_split
+
+pytest.importorskip("surprise")
+pytest.importorskip("implicit")
+
+
+def test_surprise_baseline_only_is_our_bias_baseline():
+    # Surprise's ALS baselines and BiasBaseline solve the same ridge problem with the
+    # same alternating updates: equal predictions prove the ids are passed through.
+    protocol = RatingProtocol(seed_split(0, max_id=150))
+    users, items, ratings = protocol.train
+    config = {"reg_u": 15.0, "reg_i": 10.0, "n_epochs": 10}
+    peer = contenders.surprise_scorer("BaselineOnly", config, users, items, ratings)
+    ours = BiasBaseline(reg_user=15.0, reg_item=10.0, n_iters=10, rating_range=(1, 5)).fit(
+        users, items, ratings, protocol.n_users, protocol.n_items)
+    test_users, test_items, _ = protocol.test
+    np.testing.assert_allclose(peer(test_users, test_items), ours(test_users, test_items),
+                               atol=1e-9)
+
+
+def test_implicit_scorer_learns_block_structure():
+    # users 0-19 interact with items 0-19, users 20-39 with items 20-39
+    users = np.repeat(np.arange(40), 12)
+    rng = np.random.default_rng(0)
+    items = np.concatenate([(u // 20) * 20 + rng.choice(20, 12, replace=False)
+                            for u in range(40)])
+    for name, config in [("ALS", {"factors": 4, "regularization": 0.01, "alpha": 1.0,
+                                  "iterations": 10}),
+                         ("BPR", {"factors": 4, "learning_rate": 0.05, "regularization": 0.001,
+                                  "iterations": 200})]:
+        score = contenders.implicit_scorer(name, config, users, items, 40, 40, seed=0)
+        same = score(users, items)
+        other = score(users, (items + 20) % 40)
+        assert np.mean(same > other) > 0.9, name
+        again = contenders.implicit_scorer(name, config, users, items, 40, 40, seed=0)
+        np.testing.assert_array_equal(again(users, items), same)  # one thread: reproducible
+
+
+def test_summary_and_paired_gap_by_hand():
+    runs = pd.DataFrame({
+        "model": ["NeuMF", "SVD"] * 3, "family": ["NCF family", "surprise"] * 3,
+        "trained on": ["train"] * 6, "split": [1, 1, 2, 2, 3, 3],
+        "RMSE": [0.90, 0.92, 0.91, 0.92, 0.89, 0.93], "MAE": [0.7] * 6, "seconds": [1.0] * 6})
+    table = compare.summarize(runs, "rating")
+    assert list(table["model"]) == ["NeuMF", "SVD"]
+    assert table.loc[0, "RMSE mean"] == pytest.approx(0.90)
+    assert table.loc[0, "RMSE std"] == pytest.approx(0.01)
+    assert table.loc[0, "n"] == 3
+    mean, std, wins, n = compare.paired_gap(runs, "rating", "NeuMF", "SVD", "train")
+    assert mean == pytest.approx(-0.07 / 3) and (wins, n) == (3, 3)
+    assert std == pytest.approx(np.std([-0.02, -0.01, -0.04], ddof=1))
+    lines = compare.verdicts(runs, table, "rating")
+    assert "NeuMF better on 3 of 3" in lines[0] and "larger than" in lines[0]
+
+
+def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
+    real_missing = contenders.missing
+    monkeypatch.setattr(contenders, "missing",
+                        lambda name: "BPR skipped: test" if name == "BPR" else real_missing(name))
+    compare.main(["--quick", "--models", "BiasedMF", "BaselineOnly", "ALS", "BPR",
+                  "--out", str(tmp_path)])
+    rating = pd.read_csv(tmp_path / "compare_rating.csv")
+    ranking = pd.read_csv(tmp_path / "compare_ranking.csv")
+    runs = pd.read_csv(tmp_path / "compare_rating_runs.csv")
+    assert set(rating["model"]) == {"BiasedMF", "BaselineOnly"}
+    assert set(ranking["model"]) == {"BiasedMF", "ALS"}
+    assert set(rating["trained on"]) == {"train", "train + validation"}
+    assert (rating["n"] == 2).all() and (ranking["n"] == 2).all()
+    assert {"RMSE mean", "RMSE std", "MAE mean"} <= set(rating.columns)
+    assert {"sampled HR mean", "full HR std", "full NDCG mean"} <= set(ranking.columns)
+    assert rating["RMSE mean"].between(0.5, 2).all()
+    assert runs.groupby(["model", "trained on"]).size().eq(2).all()
+    # the refit is scored on test only; our model's refit uses the epochs found on validation
+    refit = runs[runs["trained on"] == "train + validation"]
+    assert refit["val RMSE"].isna().all()
+    ours = runs[runs["model"] == "BiasedMF"].set_index(["split", "trained on"])["epochs"]
+    assert (ours.xs("train", level=1) == ours.xs("train + validation", level=1)).all()
+    report = (tmp_path / "compare.md").read_text()
+    assert "python -m benchmarks.compare --quick" in report
+    assert "| model | family | trained on | RMSE |" in report
+    assert "BPR skipped: test" in report and "best peer ALS" in report
+
+
+def test_load_configs_prefers_the_study(tmp_path):
+    tuned = {"SVD": {"config": {"n_factors": 7, "n_epochs": 3, "lr_all": 0.01,
+                                "reg_all": 0.1}, "n_trials": 5}}
+    (tmp_path / "tuned_rating.json").write_text(json.dumps(tuned))
+    configs = compare.load_configs(tmp_path)
+    assert configs["rating"]["SVD"] == (tuned["SVD"]["config"], "study, 5 trials")
+    assert configs["rating"]["NeuMF"] == (contenders.default_config("rating", "NeuMF"),
+                                          "default")
+    assert compare.load_configs(tmp_path, quick=True)["rating"]["SVD"][1] == "default"
