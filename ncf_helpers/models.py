@@ -59,24 +59,6 @@ VALID_HEADS = ("bounded", "relu", "logits", "linear")
 EMBEDDING_INIT_STD = 0.05
 
 
-def _layers(value, name="layers"):
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{name} must be a sequence of positive integers, got {value!r}")
-    return [checks.positive_int(v, f"{name}[{k}]") for k, v in enumerate(value)]
-
-
-def _rating_range(rating_range):
-    try:
-        low, high = rating_range
-    except (TypeError, ValueError):
-        raise ValueError(f"rating_range must be a pair (low, high), got {rating_range!r}") from None
-    low = checks.finite_number(low, "rating_range[0]")
-    high = checks.finite_number(high, "rating_range[1]")
-    if not low < high:
-        raise ValueError(f"rating_range must satisfy low < high, got {rating_range!r}")
-    return (low, high)
-
-
 def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
     """Map raw model scores to predictions.
 
@@ -141,7 +123,7 @@ class RecModel(nn.Module):
         self.n_users = checks.positive_int(n_users, "n_users")
         self.n_items = checks.positive_int(n_items, "n_items")
         self.head = checks.one_of(head, VALID_HEADS, "head")
-        self.rating_range = _rating_range(rating_range)
+        self.rating_range = checks.bounds(rating_range, "rating_range")
         self._user_tables = []
         self._item_tables = []
 
@@ -285,7 +267,7 @@ class NCF(RecModel):
                  item_features=None, n_user_features=None, n_item_features=None):
         super().__init__(n_users, n_items, head, rating_range)
         d = checks.positive_int(embedding_dim, "embedding_dim")
-        layers = _layers(layers)
+        layers = checks.positive_ints(layers, "layers")
         dropout = checks.fraction(dropout, "dropout", closed="left")
         user_features, n_user_features = _feature_buffer(
             user_features, n_user_features, self.n_users, "user_features")
@@ -362,7 +344,7 @@ class MLP(NCF):
         n_users = checks.positive_int(cfg["num_users"], "num_users")
         n_items = checks.positive_int(cfg["num_items"], "num_items")
         d = checks.positive_int(cfg["latent_dim"], "latent_dim")
-        layers = _layers(cfg["layers"])
+        layers = checks.positive_ints(cfg["layers"], "layers")
         if not layers or layers[0] != 2 * d:
             raise ValueError(f"layers[0] is the input width, concat(user, item) embeddings, "
                              f"so it must equal 2 * latent_dim = {2 * d}; "
@@ -437,7 +419,8 @@ class NeuMF(RecModel):
         super().__init__(n_users, n_items, head, rating_range)
         gmf_dim = checks.positive_int(gmf_dim, "gmf_dim")
         mlp_dim = checks.positive_int(mlp_dim, "mlp_dim")
-        layers = _layers((mlp_dim, max(1, mlp_dim // 2)) if layers is None else layers)
+        layers = checks.positive_ints((mlp_dim, max(1, mlp_dim // 2)) if layers is None else layers,
+                                       "layers")
         dropout = checks.fraction(dropout, "dropout", closed="left")
         if not isinstance(use_bias, (bool, np.bool_)):
             raise ValueError(f"use_bias must be True or False, got {use_bias!r}")

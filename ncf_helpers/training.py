@@ -76,6 +76,23 @@ def _train_arrays(model, train):
     return users, items, targets
 
 
+def _train_epoch(model, data, loss_fn, opt, batch_size, generator, epoch):
+    """One pass over ``data`` in shuffled batches; the mean training loss."""
+    total = 0.0
+    for batch, (u, i, y) in enumerate(iterate_batches(*data, batch_size, generator=generator), 1):
+        loss = loss_fn(model(u, i), y, u, i)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"loss became {value} at epoch {epoch}, batch {batch}; lower the learning "
+                f"rate (now {opt.param_groups[0]['lr']:g}) or check the inputs for NaN")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += value * len(y)
+    return total / len(data[2])
+
+
 def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, lr=1e-3,
         optimizer="adam", weight_decay=0.0, momentum=0.0, scheduler=None,
         scheduler_kwargs=None, patience=3, mode="min", sampler=None,
@@ -145,52 +162,36 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     sign = 1.0 if mode == "min" else -1.0
     name = getattr(val_metric, "__name__", "metric")
     best, best_state, best_epoch, rows = math.inf, None, 0, []
-    bar = tqdm(total=epochs, desc="epochs", leave=False,
-               disable=not (show_progress() if progress is None else progress))
-    for epoch in range(1, epochs + 1):
-        start = time.perf_counter()
-        model.train()
-        data = positives
-        if ratio > 0:
-            data = add_negatives(users, items, targets, sampler, ratio, rng, negative_value)
-            data = [t.to(device) for t in to_tensors(*data)]
-        total = 0.0
-        for batch, (u, i, y) in enumerate(iterate_batches(*data, batch_size,
-                                                          generator=generator), 1):
-            loss = loss_fn(model(u, i), y, u, i)
-            value = loss.item()
-            if not math.isfinite(value):
-                bar.close()
+    with tqdm(total=epochs, desc="epochs", leave=False,
+              disable=not (show_progress() if progress is None else progress)) as bar:
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            data = positives
+            if ratio > 0:
+                data = add_negatives(users, items, targets, sampler, ratio, rng, negative_value)
+                data = [t.to(device) for t in to_tensors(*data)]
+            train_loss = _train_epoch(model, data, loss_fn, opt, batch_size, generator, epoch)
+            score = float(val_metric(model))
+            if not math.isfinite(score):
                 raise FloatingPointError(
-                    f"loss became {value} at epoch {epoch}, batch {batch}; lower the learning "
-                    f"rate (now {opt.param_groups[0]['lr']:g}) or check the inputs for NaN")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += value * len(y)
-        score = float(val_metric(model))
-        if not math.isfinite(score):
-            bar.close()
-            raise FloatingPointError(
-                f"val_metric {name!r} returned {score} at epoch {epoch}; it must return a "
-                "finite number (check the validation arrays and the model's outputs)")
-        lr_now = opt.param_groups[0]["lr"]
-        if sched is not None:
-            sched.step(sign * score) if scheduler == "plateau" else sched.step()
-        train_loss = total / len(data[2])
-        rows.append({"epoch": epoch, "train_loss": train_loss, f"val_{name}": score,
-                     "lr": lr_now, "seconds": time.perf_counter() - start})
-        bar.update()
-        bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{name}": f"{score:.4f}"})
-        if sign * score < best:
-            best, best_epoch = sign * score, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        elif patience is not None and epoch - best_epoch >= patience:
-            # Early stopping is a normal end: shrink the bar so it closes as complete.
-            bar.set_description(f"stopped early, best epoch {best_epoch}")
-            bar.total = epoch
-            break
-    bar.close()
+                    f"val_metric {name!r} returned {score} at epoch {epoch}; it must return a "
+                    "finite number (check the validation arrays and the model's outputs)")
+            lr_now = opt.param_groups[0]["lr"]
+            if sched is not None:
+                sched.step(sign * score) if scheduler == "plateau" else sched.step()
+            rows.append({"epoch": epoch, "train_loss": train_loss, f"val_{name}": score,
+                         "lr": lr_now, "seconds": time.perf_counter() - start})
+            bar.update()
+            bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{name}": f"{score:.4f}"})
+            if sign * score < best:
+                best, best_epoch = sign * score, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            elif patience is not None and epoch - best_epoch >= patience:
+                # Early stopping is a normal end: shrink the bar so it closes as complete.
+                bar.set_description(f"stopped early, best epoch {best_epoch}")
+                bar.total = epoch
+                break
     model.load_state_dict(best_state)
     model.eval()
     history = pd.DataFrame(rows).set_index("epoch")
