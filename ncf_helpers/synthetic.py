@@ -7,9 +7,10 @@ ones) and over movies (a long tail). :func:`synthetic_ratings` draws distinct
 (user, movie) pairs with that shape and half-star ratings, as encoded indices, so
 the result feeds a model or :mod:`ncf_helpers.distributed` directly.
 
-The numbers in :data:`SHAPES` are the users and movies that have at least one rating
-and the ratings of each release (GroupLens READMEs; ml-1m and later: every user has
-at least 20 ratings).
+The numbers in :data:`SHAPES` are the ratings of each release (as its GroupLens README
+states them) and the users and movies that have at least one rating (the READMEs also
+count movies without ratings, and for ml-10m users who only tagged). In every release
+each user has at least 20 ratings.
 """
 import numbers
 
