@@ -1,6 +1,6 @@
-"""Benchmark the training pipeline against the seed's, and the negative sampler at scale.
+"""Benchmark the training pipeline against the original's, and the negative sampler at scale.
 
-    python -m benchmarks.bench               # everything (the seed part takes ~1 min)
+    python -m benchmarks.bench               # everything (the original's part takes ~1 min)
     python -m benchmarks.bench --quick       # sampler at 1/10 scale, for a smoke run
     python -m benchmarks.bench --skip-seed   # no seed DataLoader timings
     python -m benchmarks.bench --series      # also re-execute the notebooks first
@@ -12,10 +12,10 @@ else the machine is doing: the load average is recorded with them.
 
 Sections
 --------
-a. *pipeline*: samples/s of one training epoch on the seed's split, the seed's
+a. *pipeline*: samples/s of one training epoch on the original's split, the original's
    ``BookDataset`` + ``DataLoader`` (timed on a fixed number of batches and extrapolated:
    a full epoch takes minutes) against :func:`ncf_helpers.training.fit` (a full epoch),
-   same model (the seed's MLP), optimizer (Adam, lr 1e-3) and loss (MSE).
+   same model (the original's MLP), optimizer (Adam, lr 1e-3) and loss (MSE).
 b. *overhead*: a :func:`fit` epoch against the same optimizer steps on batches already
    built in memory: the price of shuffling, slicing and drawing negatives.
 c. *sampler*: drawing 10M negatives for 25M synthetic ml-25m-shaped positives: time,
@@ -84,30 +84,30 @@ def machine():
 
 
 # ------------------------------------------------------------------ a. pipeline
-def seed_model(n_users, n_items):
-    """The seed's MLP: latent 40, layers [80, 40, 20] (head as in our MLP default)."""
+def original_model(n_users, n_items):
+    """The original's MLP: latent 40, layers [80, 40, 20] (head as in our MLP default)."""
     return MLP(num_users=n_users, num_items=n_items, latent_dim=40, layers=[80, 40, 20])
 
 
-def time_seed_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
+def time_original_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
                      n_samples=SEED_SAMPLES):
-    """Samples/s of the seed's per-row Dataset + DataLoader, on ~``n_samples`` rows.
+    """Samples/s of the original's per-row Dataset + DataLoader, on ~``n_samples`` rows.
 
-    ``train`` has raw ``userId``/``movieId`` (as in the seed), so the model is sized by
+    ``train`` has raw ``userId``/``movieId`` (as in the original notebook), so the model is sized by
     the largest raw ids.
     """
-    from ncf_helpers.seed_reference import SeedBookDataset
+    from ncf_helpers.original_reference import OriginalBookDataset
 
     seed_everything(42)
-    model = seed_model(n_users, n_items)
+    model = original_model(n_users, n_items)
     loss_fn = MSEL1L2Loss(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # the seed's optimizer, as it wrote it
-    loader = torch.utils.data.DataLoader(SeedBookDataset(train, movie_ids, ratio),
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)  # the original's optimizer, as it wrote it
+    loader = torch.utils.data.DataLoader(OriginalBookDataset(train, movie_ids, ratio),
                                          batch_size=batch_size, shuffle=True)
     n_batches = max(2, -(-n_samples // batch_size))
     done, start = 0, time.perf_counter()
     for batch, (u, i, y) in enumerate(loader, 1):
-        u, i = u.long(), i.long()  # the seed's Dataset returns float ids
+        u, i = u.long(), i.long()  # the original's Dataset returns float ids
         loss = loss_fn(model(u, i), y, u, i)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -121,7 +121,7 @@ def time_seed_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
 def time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler, epochs=1):
     """Samples/s of :func:`fit`'s best epoch (the history's ``seconds``)."""
     seed_everything(42)
-    model = seed_model(n_users, n_items)
+    model = original_model(n_users, n_items)
     history = fit(model, arrays, lambda m: 0.0, epochs=epochs, batch_size=batch_size,
                   lr=1e-3, patience=None, sampler=sampler if ratio else None,
                   negative_samples_ratio=ratio, seed=42, progress=False, device="cpu")
@@ -137,7 +137,7 @@ def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler):
         to_tensors(*arrays)
     batches = list(iterate_batches(*data, batch_size,
                                    generator=torch.Generator().manual_seed(42)))
-    model = seed_model(n_users, n_items)
+    model = original_model(n_users, n_items)
     loss_fn = MSEL1L2Loss(model)
     opt = make_optimizer("adam", model.parameters(), lr=1e-3, device="cpu")  # as fit builds it
     start = time.perf_counter()
@@ -149,14 +149,14 @@ def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler):
     return time.perf_counter() - start
 
 
-def seed_setup():
-    """The seed's split (seed 42): raw-id train frame, movie ids, encoded train arrays."""
-    from ncf_helpers.prepare import seed_split
+def original_setup():
+    """The original's split (seed 42): raw-id train frame, movie ids, encoded train arrays."""
+    from ncf_helpers.prepare import original_split
 
-    split = seed_split(42)
+    split = original_split(42)
     train = split.train.reset_index(drop=True)
     movie_ids = split.movies.index.to_numpy()
-    # One model size for both pipelines: the seed indexes by raw id, we by encoded index.
+    # One model size for both pipelines: the original indexes by raw id, we by encoded index.
     n_users = int(max(train["userId"].max() + 1, split.encoder.n_users))
     n_items = int(max(movie_ids.max() + 1, split.encoder.n_items))
     arrays = split.arrays("train")
@@ -177,7 +177,7 @@ def bench_pipeline(setup, skip_seed=False, cases=PIPELINE_CASES, seed_samples=SE
         rows.append(("a. pipeline", case, "ours samples/s (fit, full epoch)", ours, "1/s"))
         rows.append(("a. pipeline", case, "ours epoch", seconds, "s"))
         if not skip_seed:
-            seed = time_seed_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
+            seed = time_original_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
                                     seed_samples)
             rows.append(("a. pipeline", case, "seed samples/s (DataLoader, extrapolated)",
                          seed, "1/s"))
@@ -343,7 +343,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="sampler at 1/10 scale (2.5M positives, 1M negatives)")
     parser.add_argument("--skip-seed", action="store_true",
-                        help="skip the seed DataLoader timings")
+                        help="skip the original DataLoader timings")
     parser.add_argument("--series", action="store_true",
                         help="re-execute the notebooks (benchmarks.run_notebooks) first")
     parser.add_argument("--scale", action="store_true",
@@ -362,7 +362,7 @@ def main(argv=None):
     info["load average (1 min) at start"] = f"{load_average():.2f}"
     start = time.perf_counter()
     rows = bench_series(rerun=True) if args.series else []
-    setup = seed_setup()
+    setup = original_setup()
     rows += bench_pipeline(setup, skip_seed=args.skip_seed)
     rows += bench_overhead(setup)
     rows += bench_sampler(**(QUICK if args.quick else ML25M))

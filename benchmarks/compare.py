@@ -1,8 +1,8 @@
 """Every model on several splits, the classic peers computed here on the same rows.
 
-* **Rating** -- five holdouts of the notebooks' subset: ``seed_split(seed)`` for each
+* **Rating** -- five holdouts of the notebooks' subset: ``original_split(seed)`` for each
   seed of ``SPLIT_SEEDS`` (ids below 1000, a random 10 % test, validation carved as
-  ``seed_split`` does). Our BiasedMF, GMF, MLP and NeuMF and Surprise's BaselineOnly,
+  ``original_split`` does). Our BiasedMF, GMF, MLP and NeuMF and Surprise's BaselineOnly,
   SVD, SVD++ and KNNBaseline, each trained twice: on train only (early stopping on
   validation for ours) and refitted on train + validation (ours for the best
   epoch found on validation). Test RMSE and MAE.
@@ -35,7 +35,7 @@ from benchmarks import contenders
 from benchmarks.tune import QUICK_MAX_ID, RESULTS, quick_config
 from ncf_helpers.data import load_movielens, subset
 from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
-from ncf_helpers.prepare import last_item_split, seed_split
+from ncf_helpers.prepare import last_item_split, original_split
 
 SPLIT_SEEDS = (42, 43, 44, 45, 46)
 CANDIDATE_SEEDS = (0, 1, 2)
@@ -210,7 +210,7 @@ def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_
     lines = ["# Classic recommenders and the NCF family, computed on the same rows", "",
              f"Regenerate: `{COMMAND}{quick_flag}` ({seconds / 60:.1f} min when this was "
              "written); the configurations: `python -m benchmarks.tune`.", ""]
-    for task, label in (("rating", "rating: `seed_split` seeds"),
+    for task, label in (("rating", "rating: `original_split` seeds"),
                         ("ranking", "ranking: leave-last-out, candidate seeds")):
         if task in runs:
             seeds = ", ".join(map(str, sorted(runs[task]["split"].unique())))
@@ -232,7 +232,7 @@ def protocols(task, quick=False):
     if task == "rating":
         seeds = SPLIT_SEEDS[:2] if quick else SPLIT_SEEDS
         max_id = QUICK_MAX_ID if quick else 1000
-        return [(s, RatingProtocol(seed_split(s, max_id=max_id))) for s in seeds]
+        return [(s, RatingProtocol(original_split(s, max_id=max_id))) for s in seeds]
     data = None
     if quick:
         ratings, movies, users = load_movielens("ml-100k")

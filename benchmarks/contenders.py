@@ -6,7 +6,7 @@ and how a config is trained and scored (:func:`run`) -- on the validation split 
 tuning, then once on test, with or without the refit on train + validation.
 
 * ``task="rating"``: a :class:`~ncf_helpers.evaluation.RatingProtocol` (a
-  ``seed_split``): our BiasedMF, GMF, MLP and NeuMF trained with MSE, and Surprise's
+  ``original_split``): our BiasedMF, GMF, MLP and NeuMF trained with MSE, and Surprise's
   BaselineOnly, SVD, SVD++ and KNNBaseline, fitted on the very same rows.
 * ``task="ranking"``: a :class:`~ncf_helpers.evaluation.FullRankingProtocol`
   (leave-last-out; early stopping on full HR@10 of the validation items): our models

@@ -4,7 +4,7 @@ Every contender -- our BiasedMF, GMF, MLP and NeuMF, and the classic peers (Surp
 for ratings, implicit for ranking) -- gets the same trial budget, a TPE sampler seeded
 with the same seed, and the search space declared in :mod:`benchmarks.contenders`.
 A trial trains on the train split and returns a *validation* number: RMSE for
-ratings (``seed_split(42)``), full HR@10 of the validation items for ranking
+ratings (``original_split(42)``), full HR@10 of the validation items for ranking
 (leave-last-out); the test split is never touched here. Our models stop early on that
 same validation metric, and the best epoch is kept with the trial, for the refit.
 
@@ -36,7 +36,7 @@ import pandas as pd
 from benchmarks import contenders
 from ncf_helpers.data import load_movielens, subset
 from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
-from ncf_helpers.prepare import last_item_split, seed_split
+from ncf_helpers.prepare import last_item_split, original_split
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEED = 42               # TPE sampler, training seed and rating split of every study
@@ -54,12 +54,12 @@ def protocols(quick=False):
     ``quick``: only users (and, for ratings, movies) with ids below ``QUICK_MAX_ID``.
     """
     if not quick:
-        return {"rating": RatingProtocol(seed_split(SEED)),
+        return {"rating": RatingProtocol(original_split(SEED)),
                 "ranking": FullRankingProtocol.from_split(last_item_split(),
                                                           seed=CANDIDATE_SEED)}
     ratings, movies, users = load_movielens("ml-100k")
     few_users = (subset(ratings, users=range(QUICK_MAX_ID)), movies, users)
-    return {"rating": RatingProtocol(seed_split(SEED, max_id=QUICK_MAX_ID)),
+    return {"rating": RatingProtocol(original_split(SEED, max_id=QUICK_MAX_ID)),
             "ranking": FullRankingProtocol.from_split(last_item_split(few_users),
                                                       seed=CANDIDATE_SEED)}
 

@@ -277,7 +277,7 @@ def read_ml10m(folder):
 
 def read_csv_layout(folder):
     """Read the CSV family (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m): ``ratings.csv``
-    and ``movies.csv`` (the seed's format)."""
+    and ``movies.csv`` (the original's format)."""
     folder = Path(folder)
     path = folder / "ratings.csv"
     ratings = validate_ratings(_read_csv(path), source=str(path))
@@ -490,7 +490,7 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
 
 # --------------------------------------------------------------------------- subset
 def subset(ratings, users=None, items=None):
-    """Keep the ratings whose user and movie are in the given ids (the seed's
+    """Keep the ratings whose user and movie are in the given ids (the original's
     "ids below 1000" subset is ``subset(r, users=range(1000), items=range(1000))``).
 
     Raises ValueError if nothing is left, so an empty frame never reaches training.

@@ -1,7 +1,7 @@
 """Contiguous indices for user and movie ids, keeping the maps both ways.
 
-``nn.Embedding`` rows are 0..n-1, but MovieLens ids are arbitrary integers (the seed used
-them directly as rows, with a hard-coded 1000-row table). The encoder maps ids to rows
+``nn.Embedding`` rows are 0..n-1, but MovieLens ids are arbitrary integers (the original
+notebook used them directly as rows, with a hard-coded 1000-row table). The encoder maps ids to rows
 and back, so predictions can be reported by ``movieId`` and title.
 """
 import numpy as np

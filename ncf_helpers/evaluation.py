@@ -57,7 +57,7 @@ PARTS = ("val", "test")
 
 def _split_arrays(split):
     if not hasattr(split, "arrays") or not hasattr(split, "encoder"):
-        raise TypeError(f"split must be a PreparedSplit (e.g. from seed_split or "
+        raise TypeError(f"split must be a PreparedSplit (e.g. from original_split or "
                         f"last_item_split), got {type(split).__name__}")
     return [split.arrays(part) for part in ("train", "val", "test")]
 

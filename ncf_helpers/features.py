@@ -1,6 +1,6 @@
 """Side features of users and movies, one row per encoder index.
 
-The seed's embedding layer takes ``one-hot(id)`` followed by ``m_uf`` user (or
+The original's embedding layer takes ``one-hot(id)`` followed by ``m_uf`` user (or
 ``n_if`` item) features. These functions build those feature blocks from the
 ``users`` and ``movies`` frames of :func:`ncf_helpers.data.load_movielens`, with
 row ``k`` describing the user (movie) of encoder index ``k``, ready for

@@ -1,4 +1,4 @@
-"""Training losses: data loss plus L1/L2 penalties, and the seed's buggy loss.
+"""Training losses: data loss plus L1/L2 penalties, and the original's buggy loss.
 
 Every loss is called as ``loss_fn(pred, target, users, items)`` so training
 code can swap one for another. ``users`` and ``items`` are the batch indices
@@ -20,14 +20,14 @@ from .checks import finite_number, non_negative_int, positive_int
 def check_shapes(pred, target):
     """Raise ``ValueError`` unless ``pred`` and ``target`` have the same shape.
 
-    A ``(B, 1)`` prediction against a ``(B,)`` target is the seed's bug:
+    A ``(B, 1)`` prediction against a ``(B,)`` target is the original's bug:
     ``mse_loss`` broadcasts them to ``(B, B)`` and compares every prediction
     with every target.
     """
     if tuple(pred.shape) != tuple(target.shape):
         raise ValueError(
             f"prediction shape {tuple(pred.shape)} does not match target shape "
-            f"{tuple(target.shape)}: squeeze the model output (this is the seed's "
+            f"{tuple(target.shape)}: squeeze the model output (this is the original's "
             "broadcast bug: mse_loss would compare every prediction with every target)"
         )
 
@@ -94,7 +94,7 @@ class RegularizedLoss(nn.Module):
 
 
 class MSEL1L2Loss(RegularizedLoss):
-    """Mean squared error plus L1 and squared-L2 penalties (the seed's loss, fixed).
+    """Mean squared error plus L1 and squared-L2 penalties (the original's loss, fixed).
 
     Shapes are checked first, so a ``(B, 1)`` prediction raises instead of
     silently broadcasting. Integer ratings are accepted as targets.
@@ -133,21 +133,21 @@ class BCEL1L2Loss(RegularizedLoss):
         return F.binary_cross_entropy_with_logits(pred, target)
 
 
-class SeedMSEL1L2Loss(RegularizedLoss):
-    """The seed's buggy loss, reproduced faithfully for demonstration only.
+class OriginalMSEL1L2Loss(RegularizedLoss):
+    """The original's buggy loss, reproduced faithfully for demonstration only.
 
     Takes the same ``(pred, target, users, items)`` call as the fixed losses
     (``users`` and ``items`` are ignored) so it can be swapped into training.
 
     Bugs reproduced
     ---------------
-    1. Broadcast: the seed's model returned shape ``(B, 1)``. ``pred`` of shape
+    1. Broadcast: the original's model returned shape ``(B, 1)``. ``pred`` of shape
        ``(B,)`` is unsqueezed to match, and ``F.mse_loss((B, 1), (B,))``
        broadcasts to a ``(B, B)`` matrix: the loss is the mean of
        ``(pred_i - target_j) ** 2`` over *all* pairs. Its minimiser is every
        prediction equal to the batch mean target, so the model learns to
        predict the global mean. PyTorch warns about this; the warning is
-       silenced here, as it went unnoticed in the seed.
+       silenced here, as it went unnoticed in the original notebook.
     2. Norms, not squared norms: it adds ``torch.norm(w, 2)`` (the L2 norm,
        whose gradient ``w / ||w||`` has constant size and does not shrink as
        ``w`` does) and ``torch.norm(w, 1)``.

@@ -1,6 +1,6 @@
 """The two experimental set-ups of the series, built the same way in every notebook.
 
-* :func:`seed_split`: the seed's rating task. ml-100k restricted to user and movie ids
+* :func:`original_split`: the original's rating task. ml-100k restricted to user and movie ids
   below 1000, a seeded 10 % random test holdout, and 10 % of the rest for validation.
 * :func:`last_item_split`: the NCF paper's ranking task. Full ml-100k; each user's latest
   rating is the test item and the one before it the validation item.
@@ -53,8 +53,8 @@ def _unpack(data):
     return data
 
 
-def seed_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=0.1):
-    """The seed's set-up: ids below ``max_id``, random test and validation holdouts.
+def original_split(seed=42, data=None, max_id=1000, test_fraction=0.1, val_fraction=0.1):
+    """The original's set-up: ids below ``max_id``, random test and validation holdouts.
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Negative sampling and the data feeding of training.
 
-A *negative* is a (user, item) pair the user has not interacted with. The seed drew
+A *negative* is a (user, item) pair the user has not interacted with. The original notebook drew
 each one by scanning the whole ratings frame (O(n) per sample), replaced positives with
 negatives instead of adding them, and looped forever for a user who had rated every
 movie. Here negatives are drawn for many users at once and checked against a sorted
@@ -173,7 +173,7 @@ class NegativeSampler:
 def add_negatives(users, items, targets, sampler, ratio, rng=None, negative_value=0.0):
     """Positives plus ``round(ratio * len(users))`` fresh negatives, for one epoch.
 
-    Negatives are *added*; the seed replaced positives with them, silently dropping
+    Negatives are *added*; the original notebook replaced positives with them, silently dropping
     ``ratio`` of the real ratings each epoch. Each positive's user gets ``floor(ratio)``
     or ``ceil(ratio)`` negatives, so users appear in proportion to their activity.
 

@@ -78,9 +78,9 @@ def _split(ratings, method, part, *args):
 
 
 def random_split(ratings, test_fraction=0.1, seed=0):
-    """The seed's random holdout: ``test_fraction`` of all rows, chosen uniformly.
+    """The original's random holdout: ``test_fraction`` of all rows, chosen uniformly.
 
-    Unlike the seed's ``df.sample`` it is seeded, so the split is the same on every run.
+    Unlike the original's ``df.sample`` it is seeded, so the split is the same on every run.
     A user or movie may end up only in the test part (see :func:`leakage_report`).
     """
     return _split(ratings, "random", "test", fraction(test_fraction, "test_fraction"),

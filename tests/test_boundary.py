@@ -40,7 +40,8 @@ from ncf_helpers.metrics import (
     sample_candidates,
 )
 from ncf_helpers.models import GMF
-from ncf_helpers.prepare import PreparedSplit, seed_split
+from ncf_helpers.original_reference import OriginalBookDataset
+from ncf_helpers.prepare import PreparedSplit, original_split
 from ncf_helpers.recommend import recommend, similar_movies
 from ncf_helpers.sampling import (
     InteractionDataset,
@@ -48,7 +49,6 @@ from ncf_helpers.sampling import (
     add_negatives,
     iterate_batches,
 )
-from ncf_helpers.seed_reference import SeedBookDataset
 from ncf_helpers.splits import (
     leakage_report,
     leave_last_out,
@@ -200,7 +200,7 @@ def test_frame_or_tuple_mix_ups(ratings):
     data = MovieLens(ratings, pd.DataFrame(), None)
     with pytest.raises(TypeError, match=r"data must be what load_movielens returns.*"
                                         r"got DataFrame; pass data=load_movielens"):
-        seed_split(data=ratings)
+        original_split(data=ratings)
     with pytest.raises(TypeError, match=r"ratings must be a DataFrame, got MovieLens; "
                                         r"pass the ratings frame"):
         train_val_test_split(data)
@@ -507,13 +507,13 @@ def _probes(tmp_path, ratings, encoder, model):
         ("NaN validation ratings", lambda: rmse_metric([0], [0], [np.nan]), ValueError,
          r"validation ratings contains NaN or infinite values \(first at position 0\)"),
         # prepare, seed reference
-        ("data as a pair", lambda: seed_split(data=(ratings, movies)), TypeError,
+        ("data as a pair", lambda: original_split(data=(ratings, movies)), TypeError,
          "data must be what load_movielens returns"),
         ("part 'validation'", lambda: split.arrays("validation"), ValueError,
          r"part must be one of \('train', 'val', 'test'\), got 'validation'"),
-        ("negative max_id", lambda: seed_split(data=(ratings, movies, None), max_id=-5),
+        ("negative max_id", lambda: original_split(data=(ratings, movies, None), max_id=-5),
          ValueError, "max_id must be an integer >= 0, got -5"),
-        ("seed ratio as text", lambda: SeedBookDataset(ratings, [1, 2], "0.5"), ValueError,
+        ("seed ratio as text", lambda: OriginalBookDataset(ratings, [1, 2], "0.5"), ValueError,
          "negative_samples_ratio must be a finite number, got '0.5'"),
     ]
 

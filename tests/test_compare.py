@@ -8,7 +8,7 @@ import pytest
 from benchmarks import compare, contenders
 from ncf_helpers.baselines import BiasBaseline
 from ncf_helpers.evaluation import RatingProtocol
-from ncf_helpers.prepare import seed_split
+from ncf_helpers.prepare import original_split
 
 pytest.importorskip("surprise")
 pytest.importorskip("implicit")
@@ -17,7 +17,7 @@ pytest.importorskip("implicit")
 def test_surprise_baseline_only_is_our_bias_baseline():
     # Surprise's ALS baselines and BiasBaseline solve the same ridge problem with the
     # same alternating updates: equal predictions prove the ids are passed through.
-    protocol = RatingProtocol(seed_split(0, max_id=150))
+    protocol = RatingProtocol(original_split(0, max_id=150))
     users, items, ratings = protocol.train
     config = {"reg_u": 15.0, "reg_i": 10.0, "n_epochs": 10}
     peer = contenders.surprise_scorer("BaselineOnly", config, users, items, ratings)

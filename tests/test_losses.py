@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from ncf_helpers.losses import (
     BCEL1L2Loss,
     MSEL1L2Loss,
+    OriginalMSEL1L2Loss,
     RegularizedLoss,
-    SeedMSEL1L2Loss,
     check_shapes,
 )
 from ncf_helpers.models import GMF, BiasedMF
@@ -26,7 +26,7 @@ TARGET = torch.tensor([4.0, 1.0, 5.0, 3.0])
 
 
 # ---------------------------------------------------------------- check_shapes
-def test_check_shapes_rejects_the_seed_broadcast():
+def test_check_shapes_rejects_the_original_broadcast():
     with pytest.raises(ValueError, match=r"\(32, 1\).*\(32,\).*broadcast"):
         check_shapes(torch.zeros(32, 1), torch.zeros(32))
     check_shapes(torch.zeros(32), torch.zeros(32))  # fine
@@ -45,7 +45,7 @@ def test_fixed_losses_reject_2d_predictions(model, loss_cls):
     (dict(l2_weight="0.1"), "l2_weight"),
     (dict(l1_weight=True), "l1_weight"),
 ])
-@pytest.mark.parametrize("loss_cls", [MSEL1L2Loss, BCEL1L2Loss, SeedMSEL1L2Loss])
+@pytest.mark.parametrize("loss_cls", [MSEL1L2Loss, BCEL1L2Loss, OriginalMSEL1L2Loss])
 def test_invalid_weights_raise_value_error_naming_the_arg(model, loss_cls, kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         loss_cls(model, **kwargs)
@@ -123,25 +123,25 @@ def test_bce_refuses_a_model_whose_outputs_are_not_logits(head):
         BCEL1L2Loss(GMF(5, 4, embedding_dim=3, head=head))
 
 
-# ---------------------------------------------------------------- the seed's bug
+# ---------------------------------------------------------------- the original's bug
 def test_seed_loss_is_mean_over_all_prediction_target_pairs(model):
     pred = torch.tensor([3.0, 2.0, 4.5, 1.0])
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the seed loss must silence torch's warning
-        loss = SeedMSEL1L2Loss(model)(pred, TARGET, USERS, ITEMS)
+        warnings.simplefilter("error")  # the original loss must silence torch's warning
+        loss = OriginalMSEL1L2Loss(model)(pred, TARGET, USERS, ITEMS)
     by_hand = sum((p - t) ** 2 for p in pred.tolist() for t in TARGET.tolist()) / 16
     assert loss.item() == pytest.approx(by_hand)
     assert loss.item() != pytest.approx(F.mse_loss(pred, TARGET).item())
 
 
 def test_seed_loss_is_minimised_by_the_mean_target(model):
-    seed_loss, fixed_loss = SeedMSEL1L2Loss(model), MSEL1L2Loss(model)
-    # Best constant prediction under the seed's loss is the batch mean target.
+    original_loss, fixed_loss = OriginalMSEL1L2Loss(model), MSEL1L2Loss(model)
+    # Best constant prediction under the original's loss is the batch mean target.
     grid = torch.linspace(0, 6, 601)
-    losses = [seed_loss(torch.full((4,), c.item()), TARGET).item() for c in grid]
+    losses = [original_loss(torch.full((4,), c.item()), TARGET).item() for c in grid]
     assert grid[int(torch.tensor(losses).argmin())].item() == pytest.approx(TARGET.mean().item())
     # Even per-sample predictions converge to the mean; the fixed MSE reaches the targets.
-    for loss_fn, expected in [(seed_loss, TARGET.mean().expand(4)), (fixed_loss, TARGET)]:
+    for loss_fn, expected in [(original_loss, TARGET.mean().expand(4)), (fixed_loss, TARGET)]:
         pred = torch.zeros(4, requires_grad=True)
         opt = torch.optim.SGD([pred], lr=0.5)
         for _ in range(200):
@@ -160,7 +160,7 @@ def test_seed_loss_adds_unsquared_norms_of_all_parameters():
     params = list(model.parameters())
     l1 = sum(p.abs().sum() for p in params).item()
     l2 = sum(p.pow(2).sum().sqrt() for p in params).item()  # per-tensor norm, not squared
-    loss = SeedMSEL1L2Loss(model, l1_weight=0.1, l2_weight=0.2)(pred, target)
+    loss = OriginalMSEL1L2Loss(model, l1_weight=0.1, l2_weight=0.2)(pred, target)
     assert loss.item() == pytest.approx(data + 0.1 * l1 + 0.2 * l2, rel=1e-5)
     # The fixed loss only uses batch rows and squares them: a different number.
     fixed = MSEL1L2Loss(model, 0.1, 0.2)(pred, target, torch.tensor([0, 1]), torch.tensor([0, 0]))
@@ -168,7 +168,7 @@ def test_seed_loss_adds_unsquared_norms_of_all_parameters():
 
 
 def test_all_losses_share_the_regularized_loss_interface(model):
-    for cls in (MSEL1L2Loss, BCEL1L2Loss, SeedMSEL1L2Loss):
+    for cls in (MSEL1L2Loss, BCEL1L2Loss, OriginalMSEL1L2Loss):
         assert issubclass(cls, RegularizedLoss)
         out = cls(model, 1e-3, 1e-3)(torch.full((4,), 0.5), torch.ones(4), USERS, ITEMS)
         assert out.ndim == 0 and torch.isfinite(out)

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from ncf_helpers.data import load_movielens
-from ncf_helpers.prepare import last_item_split, seed_split
+from ncf_helpers.prepare import last_item_split, original_split
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +13,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def split(data):
-    return seed_split(42, data=data)
+    return original_split(42, data=data)
 
 
 def test_seed_split_sizes_and_partition(split):
@@ -28,9 +28,9 @@ def test_seed_split_sizes_and_partition(split):
 
 
 def test_seed_split_is_seeded(data, split):
-    again = seed_split(42, data=data)
+    again = original_split(42, data=data)
     pd.testing.assert_frame_equal(split.test, again.test)
-    assert not split.test.equals(seed_split(7, data=data).test)
+    assert not split.test.equals(original_split(7, data=data).test)
 
 
 def test_summary(split):

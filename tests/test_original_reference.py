@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import torch
 
+from ncf_helpers.original_reference import OriginalBookDataset
 from ncf_helpers.sampling import NegativeSampler, add_negatives
-from ncf_helpers.seed_reference import SeedBookDataset
 
 
 def make_interactions(n_users=20, n_items=50, n=400, seed=0):
@@ -20,7 +20,7 @@ def one_epoch(dataset):
 
 def test_items_are_float32_and_length_is_the_frame():
     frame = make_interactions()
-    data = SeedBookDataset(frame, movie_ids=np.arange(50), negative_samples_ratio=0.0)
+    data = OriginalBookDataset(frame, movie_ids=np.arange(50), negative_samples_ratio=0.0)
     assert len(data) == len(frame)  # not (1 + ratio) * n: negatives displace positives
     user, movie, rating = data[3]
     assert user.dtype == movie.dtype == rating.dtype == torch.float32
@@ -32,12 +32,12 @@ def test_seed_bug_drops_about_ratio_of_positives_per_epoch():
     frame = make_interactions()
     n, ratio = len(frame), 0.4
     np.random.seed(0)
-    users, movies, ratings = one_epoch(SeedBookDataset(frame, np.arange(50), ratio))
+    users, movies, ratings = one_epoch(OriginalBookDataset(frame, np.arange(50), ratio))
     kept = int((ratings > 0).sum())
     # Binomial(400, 0.6): mean 240, sd ~10; the epoch has n rows, never more.
     assert len(ratings) == n
     assert 200 < kept < 280
-    # its negatives are genuine (the seed's scan is slow, not wrong) ...
+    # its negatives are genuine (the original's scan is slow, not wrong) ...
     seen = set(zip(frame.userId, frame.movieId))
     negatives = ratings == 0
     assert not any((int(u), int(m)) in seen
@@ -51,7 +51,7 @@ def test_seed_bug_drops_about_ratio_of_positives_per_epoch():
 
 def test_reproducible_with_global_numpy_seed():
     frame = make_interactions(n=100)
-    data = SeedBookDataset(frame, np.arange(50), 0.5)
+    data = OriginalBookDataset(frame, np.arange(50), 0.5)
     np.random.seed(3)
     first = one_epoch(data)
     np.random.seed(3)
@@ -63,6 +63,6 @@ def test_ratio_outside_unit_interval_rejected_like_the_seed():
     frame = make_interactions()
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=r"negative_samples_ratio must be in \[0, 1\]"):
-            SeedBookDataset(frame, np.arange(50), bad)
+            OriginalBookDataset(frame, np.arange(50), bad)
     with pytest.raises(ValueError, match="rating"):
-        SeedBookDataset(frame.drop(columns="rating"), np.arange(50))
+        OriginalBookDataset(frame.drop(columns="rating"), np.arange(50))

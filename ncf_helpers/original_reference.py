@@ -1,4 +1,4 @@
-"""The seed notebook's ``BookDataset``, reproduced with its bugs, as a reference.
+"""The original notebook's ``BookDataset``, reproduced with its bugs, as a reference.
 
 **For timing and demonstration only: never train with it.** The notebooks and the
 benchmark use it to show, with numbers, what :mod:`ncf_helpers.sampling` fixes:
@@ -17,8 +17,8 @@ benchmark use it to show, with numbers, what :mod:`ncf_helpers.sampling` fixes:
 5. *Float ids.* Users and movies come back as float32 tensors (the models cast them back
    with ``.long()``), which is exact only below 2**24.
 
-The only changes from the seed: the globals ``m``, ``n`` and ``movies`` became the
-``movie_ids`` argument (the seed passed ``movies.index.values``), the unused feature
+The only changes from the original notebook: the globals ``m``, ``n`` and ``movies`` became the
+``movie_ids`` argument (the original notebook passed ``movies.index.values``), the unused feature
 counts are gone, and the names say *movie*, not *book*.
 """
 import numpy as np
@@ -27,21 +27,21 @@ import torch
 from .checks import fraction, require_columns
 
 
-class SeedBookDataset(torch.utils.data.Dataset):
-    """The seed's ``BookDataset`` (bugs included; see the module docstring).
+class OriginalBookDataset(torch.utils.data.Dataset):
+    """The original's ``BookDataset`` (bugs included; see the module docstring).
 
     Parameters
     ----------
     interactions : pandas.DataFrame
-        With columns ``userId``, ``movieId`` and ``rating`` (raw ids, as in the seed).
+        With columns ``userId``, ``movieId`` and ``rating`` (raw ids, as in the original notebook).
     movie_ids : array-like of int
-        Candidate movies for negatives (the seed used ``movies.index.values``).
+        Candidate movies for negatives (the original notebook used ``movies.index.values``).
     negative_samples_ratio : float
         Probability that a row is *replaced* by a negative; must be in [0, 1].
 
     Notes
     -----
-    Randomness comes from NumPy's global generator (``np.random``), as in the seed, so
+    Randomness comes from NumPy's global generator (``np.random``), as in the original notebook, so
     seed it with ``np.random.seed`` (or ``seed_everything``) to reproduce an epoch.
     """
 
@@ -53,7 +53,7 @@ class SeedBookDataset(torch.utils.data.Dataset):
                                                closed="both")
 
     def __len__(self):
-        # The seed tried len * (1 + ratio), but then idx runs past the frame; so every
+        # The original notebook tried len * (1 + ratio), but then idx runs past the frame; so every
         # epoch has exactly len(interactions) rows and negatives must displace positives.
         return len(self.interactions)
 
@@ -65,7 +65,7 @@ class SeedBookDataset(torch.utils.data.Dataset):
     def get_negative_sample(self, idx):
         """The row's user with a random movie they have not rated, rating 0.
 
-        Scans the whole frame for the user's movies on every draw (the seed's O(n)).
+        Scans the whole frame for the user's movies on every draw (the original's O(n)).
         """
         row = self.interactions.iloc[idx]
         user_id = row["userId"]
