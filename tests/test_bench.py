@@ -54,12 +54,12 @@ def one_thread():
 
 def test_pipeline_and_overhead_sections_run(tmp_path, one_thread):
     setup = tiny_setup()
-    rows = bench.bench_pipeline(setup, cases=((64, 0.4),), seed_samples=128)
+    rows = bench.bench_pipeline(setup, cases=((64, 0.4),), original_samples=128)
     rows += bench.bench_overhead(setup, batch_size=64, repeats=1)
     rows += bench.bench_series()
     values = {measure: value for _, _, measure, value, _ in rows}
     assert values["ours samples/s (fit, full epoch)"] > 0
-    assert values["seed samples/s (DataLoader, extrapolated)"] > 0
+    assert values["original samples/s (DataLoader, extrapolated)"] > 0
     assert np.isfinite(values["pipeline overhead"])
     table = bench.report(rows, bench.machine(), tmp_path / "bench.csv")
     assert len(table) == len(rows)
