@@ -22,7 +22,6 @@ machine, load average and command), which notebook 09 reads.
 import argparse
 import csv
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.bench import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "scale"
@@ -48,16 +49,6 @@ FIELDS = ["date", "kind", "shape", "users", "movies", "ratings", "processes", "b
 
 def log(message):
     print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def dataset(shape):
