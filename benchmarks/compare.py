@@ -16,7 +16,9 @@ written by ``python -m benchmarks.tune``), the same budget for every model; with
 it, the hand-picked defaults of :mod:`benchmarks.contenders`. Writes, under ``--out``:
 ``compare_rating.csv`` and ``compare_ranking.csv`` (mean and std over splits per
 model and training rows), ``compare_rating_runs.csv`` and ``compare_ranking_runs.csv``
-(one row per run) and ``compare.md`` (the tables and the verdicts).
+(one row per run), ``compare_objectives.csv`` (BiasedMF's ranking objectives head to head:
+BCE, BPR, sampled softmax, the rest of its config fixed) and ``compare.md`` (the tables
+and the verdicts).
 
 Run ``python -m benchmarks.compare``; ``--quick`` is a smoke run in seconds (a slice of
 the data, two splits, two epochs, tiny peer budgets; never the stored numbers).
@@ -45,6 +47,10 @@ METRICS = {"rating": ["RMSE", "MAE"],
 MAIN = {"rating": "RMSE", "ranking": "full HR"}
 TRAINED_ON = {False: "train", True: "train + validation"}
 TARGETS = {"rating": 0.895, "ranking": 0.65}  # best NCF RMSE at most; sampled HR at least
+# Ranking objectives compared head to head: BiasedMF's tuned config with only the loss
+# (and its negatives per positive) swapped, train only, on the ranking splits.
+OBJECTIVES = {"BCE, 4 negatives": ("bce", 4), "BPR, 5 negatives": ("bpr", 5),
+              "sampled softmax, 16 negatives": ("softmax", 16)}
 
 
 def load_configs(folder, quick=False):
@@ -94,6 +100,32 @@ def run_task(task, protocols, configs, names, quick=False):
                   f"{refit.test[MAIN[task]]:.4f}  ({result.seconds + refit.seconds:5.1f} s)",
                   flush=True)
     return pd.DataFrame(rows)
+
+
+def run_objectives(protocols, config, quick=False):
+    """BiasedMF with ``config`` and each loss of ``OBJECTIVES``, on every ranking protocol."""
+    rows = []
+    for split_seed, protocol in protocols:
+        for label, (loss, n_negatives) in OBJECTIVES.items():
+            swapped = {**config, "loss": loss, "n_negatives": n_negatives}
+            result = contenders.run("ranking", "BiasedMF", swapped, protocol, seed=split_seed,
+                                    max_epochs=2 if quick else None)
+            rows.append({"objective": label, "split": split_seed,
+                         **{m: result.test[m] for m in METRICS["ranking"]},
+                         "val full HR": result.val["full HR"], "epochs": result.best_epoch,
+                         "seconds": result.seconds})
+            print(f"objective split {split_seed:2d} {label:30s} full HR "
+                  f"{result.test['full HR']:.4f}  ({result.seconds:5.1f} s)", flush=True)
+    return pd.DataFrame(rows)
+
+
+def summarize_objectives(runs):
+    grouped = runs.groupby("objective", sort=False)
+    table = grouped[METRICS["ranking"] + ["val full HR"]].agg(["mean", "std"])
+    table.columns = [f"{m} {stat}" for m, stat in table.columns]
+    table["n"] = grouped.size()
+    table["epochs"] = grouped["epochs"].mean()
+    return table.sort_values("full HR mean", ascending=False).reset_index()
 
 
 def summarize(runs, task):
@@ -205,7 +237,21 @@ def objective_lines(trials_path):
             "(trials in brackets):", "", _markdown_table(frame)]
 
 
-def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_path):
+def objectives_markdown(table):
+    if table is None:
+        return []
+    frame = table[["objective"]].copy()
+    for m in ["val full HR", *METRICS["ranking"]]:
+        frame[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(table[f"{m} mean"], table[f"{m} std"])]
+    frame["epochs"] = table["epochs"].round(1)
+    return ["", "### Ranking objectives, head to head", "",
+            "BiasedMF's configuration of the table above, only the training objective swapped "
+            "(train only, early stopping on validation full HR@10), over the ranking splits:",
+            "", _markdown_table(frame)]
+
+
+def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_path,
+                   objectives=None):
     quick_flag = " --quick" if quick else ""
     lines = ["# Classic recommenders and the NCF family, computed on the same rows", "",
              f"Regenerate: `{COMMAND}{quick_flag}` ({seconds / 60:.1f} min when this was "
@@ -215,12 +261,14 @@ def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_
         if task in runs:
             seeds = ", ".join(map(str, sorted(runs[task]["split"].unique())))
             lines.append(f"Mean ± std over splits ({label} {seeds}).")
-    for task, table in tables.items():
+    for task in [t for t in contenders.TASKS if t in tables]:
+        table = tables[task]
         lines += ["", f"## {task.capitalize()}", "", _markdown_table(_fmt(table, task)), ""]
         lines += verdicts(runs[task], table, task) + target_lines(table, task)
         sources = sorted({source for _, source in configs[task].values()})
         lines += [f"- configurations: {', '.join(sources)}"]
     if "ranking" in tables:
+        lines += objectives_markdown(objectives)
         lines += ["", *objective_lines(trials_path)]
     if skipped:
         lines += ["", "Skipped:", *[f"- {reason}" for reason in skipped]]
@@ -258,7 +306,7 @@ def main(argv=None):
     configs = load_configs(args.configs, args.quick)
     tasks = contenders.TASKS if args.task == "all" else (args.task,)
     start = time.perf_counter()
-    tables, runs, skipped = {}, {}, []
+    tables, runs, skipped, objectives = {}, {}, [], None
     for task in tasks:
         names = []
         for name in contenders.models(task):
@@ -272,8 +320,13 @@ def main(argv=None):
                 names.append(name)
         if not names:
             continue
-        runs[task] = run_task(task, protocols(task, args.quick), configs[task], names,
-                              args.quick)
+        task_protocols = protocols(task, args.quick)
+        runs[task] = run_task(task, task_protocols, configs[task], names, args.quick)
+        if task == "ranking" and "BiasedMF" in names:
+            objectives = summarize_objectives(run_objectives(
+                task_protocols, configs[task]["BiasedMF"][0], args.quick))
+            objectives.to_csv(args.out / "compare_objectives.csv", index=False,
+                              float_format="%.6g")
         tables[task] = summarize(runs[task], task)
         runs[task].to_csv(args.out / f"compare_{task}_runs.csv", index=False,
                           float_format="%.6g")
@@ -285,8 +338,10 @@ def main(argv=None):
         if task not in runs and stored.exists() and not args.quick:
             runs[task] = pd.read_csv(stored)
             tables[task] = summarize(runs[task], task)
+            if task == "ranking" and (args.out / "compare_objectives.csv").exists():
+                objectives = pd.read_csv(args.out / "compare_objectives.csv")
     write_markdown(args.out / "compare.md", tables, runs, configs, skipped, seconds,
-                   args.quick, args.configs / "tune_trials_ranking.csv")
+                   args.quick, args.configs / "tune_trials_ranking.csv", objectives)
     print(f"comparison took {seconds:.0f} s; results in {args.out}")
 
 

@@ -89,6 +89,10 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
     assert "python -m benchmarks.compare --quick" in report
     assert "| model | family | trained on | RMSE |" in report
     assert "BPR skipped: test" in report and "best peer ALS" in report
+    objectives = pd.read_csv(tmp_path / "compare_objectives.csv")
+    assert list(objectives["objective"].sort_values()) == sorted(compare.OBJECTIVES)
+    assert (objectives["n"] == 2).all() and objectives["full HR mean"].between(0, 1).all()
+    assert "### Ranking objectives, head to head" in report
 
 
 def test_load_configs_prefers_the_study(tmp_path):
