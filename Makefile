@@ -10,7 +10,7 @@ TORCH_INDEX ?=
 export TORCH_INDEX
 TASKS := $(PYTHON) -m benchmarks.tasks
 
-.PHONY: venv run test lint unit nbval notebooks lab book bench clean
+.PHONY: venv run test lint unit nbval notebooks lab book bench scale tune compare clean
 
 venv:  ## create .venv and install the pinned packages (when out of date)
 	$(TASKS) setup
@@ -39,8 +39,17 @@ lab:  ## JupyterLab on notebooks/, progress bars on (works as root too)
 book:  ## the HTML book of the series from the committed outputs: build/book/html/
 	$(TASKS) book
 
-bench:
+bench:  ## data pipeline vs the original's, negative sampler at scale, stored scale rows
 	$(TASKS) bench
+
+scale:  ## epoch time and memory as the data grows, ml-25m epochs on 1 and 2 processes (~30 min)
+	$(TASKS) scale
+
+tune:  ## seeded Optuna studies on validation, ours and the classic peers (~30 min)
+	$(TASKS) tune
+
+compare:  ## classic peers vs the NCF family on several splits -> benchmarks/results/ (~12 min)
+	$(TASKS) compare
 
 clean:
 	$(TASKS) clean

@@ -33,7 +33,8 @@ LINT_PATHS = ["ncf_helpers", "tests", "benchmarks"]
 # Task names as the Makefile's targets spell them (make venv == setup).
 MAKE_TARGETS = {"venv": "setup", "run": "run", "test": "test", "lint": "lint", "unit": "unit",
                 "nbval": "nbval", "notebooks": "notebooks", "lab": "lab", "book": "book",
-                "bench": "bench", "clean": "clean"}
+                "bench": "bench", "scale": "scale", "tune": "tune", "compare": "compare",
+                "clean": "clean"}
 # pytest exits 5 when it collects nothing: not a failure of the suite.
 NOTHING_COLLECTED = 5
 
@@ -118,8 +119,8 @@ def task_steps(task, root=ROOT):
         return [Step([python, "-m", "benchmarks.run_notebooks", "--inplace"])]
     if task == "book":
         return [Step([python, "-m", "benchmarks.book"])]
-    if task == "bench":
-        return [Step([python, "-m", "benchmarks.bench"])]
+    if task in ("bench", "scale", "tune", "compare"):  # each is a script of benchmarks/
+        return [Step([python, "-m", f"benchmarks.{task}"])]
     if task == "lab":
         # Progress bars on for readers; kernels get CurveZMQ keys instead of logging
         # that they run "over TCP without encryption".

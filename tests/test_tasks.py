@@ -87,6 +87,9 @@ def test_run_and_notebooks_execute_the_series(project):
     assert commands(tasks.plan("notebooks", project)) == [
         f"{python} -m benchmarks.run_notebooks --inplace"]
     assert commands(tasks.plan("book", project)) == [f"{python} -m benchmarks.book"]
+    for script in ("bench", "scale", "tune", "compare"):
+        assert commands(tasks.plan(script, project)) == [f"{python} -m benchmarks.{script}"]
+        assert (ROOT / "benchmarks" / f"{script}.py").is_file()
 
 
 def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
