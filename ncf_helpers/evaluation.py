@@ -253,25 +253,10 @@ def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_we
     Result
         Validation and test metrics of the best-validation weights.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    hint = "pass a function that builds a fresh model, e.g. lambda: GMF(n_users, n_items)"
-    if isinstance(make_model, torch.nn.Module):  # a model is callable too, but not a builder
-        raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
-                        f"model; {hint}")
-    checks.callable_arg(make_model, "make_model", hint)
-    _check_protocol(protocol)
-    seed = checks.non_negative_int(seed, "seed")
-    for key in ("train", "val_metric", "mode", "seed"):
-        if key in fit_kwargs:
-            raise TypeError(f"train_and_score sets {key!r} itself; call fit for another one")
+    seed = _check_run("train_and_score", name, make_model, protocol, seed, fit_kwargs,
+                      ("train", "val_metric", "mode", "seed"))
     start = time.perf_counter()
-    torch.manual_seed(seed)
-    model = make_model()
-    if isinstance(protocol, RankingProtocol) and getattr(model, "head", None) not in (
-            "logits", "linear"):
-        raise ValueError(f"{name}: a ranking model needs head='logits' (cross entropy works "
-                         f"on raw scores), got head={getattr(model, 'head', None)!r}")
+    model = _build(name, make_model, protocol, seed)
     loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
     kwargs = {**protocol.fit_defaults(), **fit_kwargs}
     history = fit(model, protocol.targets(), protocol.val_metric(), loss, mode=protocol.mode,
@@ -280,6 +265,33 @@ def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_we
     val, test = protocol.evaluate(scorer, "val"), protocol.evaluate(scorer, "test")
     return Result(name, model, history, val, test, int(history.attrs["best_epoch"]),
                   time.perf_counter() - start, seed)
+
+
+def _check_run(caller, name, make_model, protocol, seed, fit_kwargs, reserved):
+    """The arguments :func:`train_and_score` and :func:`refit_and_score` share; the seed."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    hint = "pass a function that builds a fresh model, e.g. lambda: GMF(n_users, n_items)"
+    if isinstance(make_model, torch.nn.Module):  # a model is callable too, but not a builder
+        raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
+                        f"model; {hint}")
+    checks.callable_arg(make_model, "make_model", hint)
+    _check_protocol(protocol)
+    for key in reserved:
+        if key in fit_kwargs:
+            raise TypeError(f"{caller} sets {key!r} itself; call fit for another one")
+    return checks.non_negative_int(seed, "seed")
+
+
+def _build(name, make_model, protocol, seed):
+    """``make_model()`` with torch seeded by ``seed``; a ranking model must output logits."""
+    torch.manual_seed(seed)
+    model = make_model()
+    if isinstance(protocol, RankingProtocol) and getattr(model, "head", None) not in (
+            "logits", "linear"):
+        raise ValueError(f"{name}: a ranking model needs head='logits' (cross entropy works "
+                         f"on raw scores), got head={getattr(model, 'head', None)!r}")
+    return model
 
 
 def score_baseline(name, score_fn, protocol):
@@ -469,19 +481,9 @@ def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.
         ``val`` is empty (validation was trained on), ``best_epoch`` is ``epochs``;
         the history has ``train_loss``, ``lr`` and ``seconds`` per epoch.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if isinstance(make_model, torch.nn.Module):
-        raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
-                        "model; pass a function that builds a fresh model")
-    checks.callable_arg(make_model, "make_model")
-    _check_protocol(protocol)
+    seed = _check_run("refit_and_score", name, make_model, protocol, seed, fit_kwargs,
+                      ("train", "val_metric", "mode", "seed", "patience"))
     epochs = checks.positive_int(epochs, "epochs")
-    seed = checks.non_negative_int(seed, "seed")
-    for key in ("train", "val_metric", "mode", "seed", "patience"):
-        if key in fit_kwargs:
-            raise TypeError(f"refit_and_score sets {key!r} itself (it trains a fixed number "
-                            "of epochs on train + validation)")
     start = time.perf_counter()
     users, items, ratings = _train_and_val(protocol)
     defaults = {}
@@ -489,8 +491,7 @@ def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.
         ratings = np.ones(len(users), dtype=np.float32)
         defaults = {"sampler": NegativeSampler(users, items, protocol.n_items),
                     "negative_samples_ratio": 4}
-    torch.manual_seed(seed)
-    model = make_model()
+    model = _build(name, make_model, protocol, seed)
     loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
     metric = _keep_last_epoch()
     history = fit(model, (users, items, ratings), metric, loss, mode="min", epochs=epochs,

@@ -79,7 +79,10 @@ class RegularizedLoss(nn.Module):
         torch.Tensor
             A scalar.
         """
-        loss = self.data_loss(pred, target)
+        return self._penalized(self.data_loss(pred, target), users, items)
+
+    def _penalized(self, loss, users, items):
+        """``loss`` plus the L1 and squared-L2 penalties of the rows the batch used."""
         if self.l1_weight or self.l2_weight:
             if users is None or items is None:
                 raise ValueError("users and items are needed when l1_weight or l2_weight > 0")
@@ -238,12 +241,7 @@ class SampledRankingLoss(RegularizedLoss):
         negatives = self.negatives(users)
         negative_scores = self.model(users.repeat_interleave(self.n_negatives),
                                      negatives.reshape(-1)).reshape(negatives.shape)
-        loss = self.ranking_loss(pred, negative_scores)
-        if self.l1_weight:
-            loss = loss + self.l1_weight * self.model.penalty(users, items, 1)
-        if self.l2_weight:
-            loss = loss + self.l2_weight * self.model.penalty(users, items, 2)
-        return loss
+        return self._penalized(self.ranking_loss(pred, negative_scores), users, items)
 
     def extra_repr(self):
         return f"n_negatives={self.n_negatives}, {super().extra_repr()}"
