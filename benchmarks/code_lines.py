@@ -1,0 +1,62 @@
+"""Count the code lines of ncf_helpers: non-blank, non-comment lines outside docstrings.
+
+    python -m benchmarks.code_lines            # the working tree
+    python -m benchmarks.code_lines aaba8c6    # the package at a git revision
+"""
+import ast
+import io
+import subprocess
+import sys
+import tokenize
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+        tokenize.ENDMARKER}
+
+
+def docstring_lines(tree):
+    """Line numbers covered by module, class and function docstrings."""
+    lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+                    and isinstance(first.value.value, str)):
+                lines.update(range(first.lineno, first.end_lineno + 1))
+    return lines
+
+
+def code_lines(source):
+    """Number of lines holding code, for the text of one module."""
+    docs = docstring_lines(ast.parse(source))
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type not in SKIP:
+            lines.update(n for n in range(token.start[0], token.end[0] + 1) if n not in docs)
+    return len(lines)
+
+
+def sources(revision=None):
+    """``{path: text}`` of the package's modules, now or at ``revision``."""
+    if revision is None:
+        return {str(p.relative_to(ROOT)): p.read_text()
+                for p in sorted((ROOT / "ncf_helpers").glob("*.py"))}
+    names = subprocess.run(["git", "ls-tree", "--name-only", revision, "ncf_helpers/"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    return {name: subprocess.run(["git", "show", f"{revision}:{name}"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout
+            for name in names if name.endswith(".py")}
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    counts = {name: code_lines(text) for name, text in sources(argv[0] if argv else None).items()}
+    for name, n in counts.items():
+        print(f"{name:<40}{n:>6}")
+    print(f"{'total':<40}{sum(counts.values()):>6}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
