@@ -65,6 +65,13 @@ class RegularizedLoss(nn.Module):
         """Unregularised loss, a scalar."""
         raise NotImplementedError
 
+    def check_targets(self, targets):
+        """Raise unless every training target suits this loss (any finite number here).
+
+        :func:`~ncf_helpers.training.fit` calls it once on the whole training set (and
+        on ``negative_value``), where the data enters, rather than per batch.
+        """
+
     def forward(self, pred, target, users=None, items=None):
         """Regularised loss for one batch.
 
@@ -125,15 +132,18 @@ class BCEL1L2Loss(RegularizedLoss):
                              "are not logits; build it with head='logits', or use MSEL1L2Loss")
         super().__init__(model, l1_weight, l2_weight)
 
+    def check_targets(self, targets):
+        """Labels must lie in ``[0, 1]``: star ratings are not probabilities."""
+        targets = np.asarray(targets)
+        if targets.size and (targets.min() < 0 or targets.max() > 1):
+            raise ValueError(
+                f"BCE targets must lie in [0, 1], got values from {targets.min():g} to "
+                f"{targets.max():g}; use MSEL1L2Loss for star ratings, or label "
+                "interactions 1 and negatives 0")
+
     def data_loss(self, pred, target):
         check_shapes(pred, target)
-        target = target.to(pred.dtype)
-        if target.numel() and (target.min() < 0 or target.max() > 1):
-            raise ValueError(
-                f"BCE targets must lie in [0, 1], got values from {float(target.min())} "
-                f"to {float(target.max())}; use MSEL1L2Loss for star ratings"
-            )
-        return F.binary_cross_entropy_with_logits(pred, target)
+        return F.binary_cross_entropy_with_logits(pred, target.to(pred.dtype))
 
 
 class OriginalMSEL1L2Loss(RegularizedLoss):
@@ -215,6 +225,13 @@ class SampledRankingLoss(RegularizedLoss):
         self.seed = non_negative_int(seed, "seed")
         self._rng = np.random.default_rng(self.seed)
 
+    def check_targets(self, targets):
+        """Positives only: this loss draws its own negatives."""
+        targets = np.asarray(targets)
+        if targets.size and targets.min() <= 0:
+            raise ValueError(f"{type(self).__name__} draws its own negatives: train on "
+                             "positives only (negative_samples_ratio=0), got targets <= 0")
+
     def negatives(self, users):
         """``(B, n_negatives)`` item indices drawn for the batch ``users``."""
         shape = (len(users), self.n_negatives)
@@ -235,9 +252,6 @@ class SampledRankingLoss(RegularizedLoss):
         if users is None or items is None:
             raise ValueError(f"{type(self).__name__} needs the batch users and items "
                              "(it scores negatives for each user)")
-        if target.numel() and float(target.min()) <= 0:
-            raise ValueError(f"{type(self).__name__} draws its own negatives: train on "
-                             "positives only (negative_samples_ratio=0), got targets <= 0")
         negatives = self.negatives(users)
         negative_scores = self.model(users.repeat_interleave(self.n_negatives),
                                      negatives.reshape(-1)).reshape(negatives.shape)

@@ -154,6 +154,11 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     device = get_device(device)
     model.to(device)
     loss_fn = loss_fn if loss_fn is not None else MSEL1L2Loss(model)
+    check_targets = getattr(loss_fn, "check_targets", None)
+    if check_targets is not None:  # once here, not per batch inside the loss
+        check_targets(targets)
+        if ratio > 0:
+            check_targets(np.array([negative_value], dtype=np.float32))
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
     sched = _make_scheduler(scheduler, opt, scheduler_kwargs or {})
     rng = np.random.default_rng(seed)

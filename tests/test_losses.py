@@ -1,5 +1,6 @@
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +13,8 @@ from ncf_helpers.losses import (
     check_shapes,
 )
 from ncf_helpers.models import GMF, BiasedMF
+from ncf_helpers.sampling import NegativeSampler
+from ncf_helpers.training import fit
 
 
 @pytest.fixture
@@ -114,7 +117,21 @@ def test_bce_matches_torch_with_logits():
 def test_bce_rejects_targets_outside_unit_interval(bad):
     model = GMF(5, 4, embedding_dim=3, head="logits")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        BCEL1L2Loss(model)(torch.zeros(4), torch.tensor(bad), USERS, ITEMS)
+        BCEL1L2Loss(model).check_targets(np.array(bad))
+    BCEL1L2Loss(model).check_targets(np.array([1.0, 0.0, 1.0, 0.0]))  # labels are fine
+
+
+def test_fit_checks_the_targets_once_for_the_loss():
+    model = GMF(5, 4, embedding_dim=3, head="logits")
+    users, items = np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3])
+    metric = lambda m: 0.0  # noqa: E731
+    with pytest.raises(ValueError, match=r"BCE targets must lie in \[0, 1\].*from 1 to 5"):
+        fit(model, (users, items, np.array([1.0, 5.0, 3.0, 4.0])), metric,
+            BCEL1L2Loss(model), epochs=1, progress=False)
+    sampler = NegativeSampler(users, items, 4)
+    with pytest.raises(ValueError, match=r"from 2 to 2"):  # negative_value is a target too
+        fit(model, (users, items, np.ones(4)), metric, BCEL1L2Loss(model), epochs=1,
+            sampler=sampler, negative_samples_ratio=1, negative_value=2.0, progress=False)
 
 
 @pytest.mark.parametrize("head", ["bounded", "relu"])
@@ -222,7 +239,11 @@ def test_ranking_losses_refuse_bad_use(model):
 
     loss = BPRLoss(model)
     with pytest.raises(ValueError, match="negative_samples_ratio=0"):
-        loss(model(USERS, ITEMS), torch.tensor([1.0, 0.0, 1.0, 1.0]), USERS, ITEMS)
+        loss.check_targets(np.array([1.0, 0.0, 1.0, 1.0]))  # fit calls it once
+    with pytest.raises(ValueError, match="positives only"):  # fit adding negatives is refused
+        fit(model, (USERS.numpy(), ITEMS.numpy(), np.ones(4)), lambda m: 0.0, loss, epochs=1,
+            sampler=NegativeSampler(USERS.numpy(), ITEMS.numpy(), 4),
+            negative_samples_ratio=1, progress=False)
     with pytest.raises(ValueError, match="needs the batch users"):
         loss(model(USERS, ITEMS), torch.ones(4))
     with pytest.raises(ValueError, match="head='logits'"):
