@@ -34,8 +34,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import contenders
-from benchmarks.tune import QUICK_MAX_ID, RESULTS, quick_config
-from ncf_helpers.data import load_movielens, subset
+from benchmarks.tune import QUICK_MAX_ID, RESULTS, quick_config, quick_ranking_data
 from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
 from ncf_helpers.prepare import last_item_split, original_split
 
@@ -281,11 +280,7 @@ def protocols(task, quick=False):
         seeds = SPLIT_SEEDS[:2] if quick else SPLIT_SEEDS
         max_id = QUICK_MAX_ID if quick else 1000
         return [(s, RatingProtocol(original_split(s, max_id=max_id))) for s in seeds]
-    data = None
-    if quick:
-        ratings, movies, users = load_movielens("ml-100k")
-        data = (subset(ratings, users=range(QUICK_MAX_ID)), movies, users)
-    split = last_item_split(data)
+    split = last_item_split(quick_ranking_data() if quick else None)
     seeds = CANDIDATE_SEEDS[:2] if quick else CANDIDATE_SEEDS
     return [(s, FullRankingProtocol.from_split(split, seed=s)) for s in seeds]
 

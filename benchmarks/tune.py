@@ -48,6 +48,12 @@ QUICK_MAX_ID = 120      # --quick: users and movies with ids below this only
 COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m benchmarks.tune"
 
 
+def quick_ranking_data():
+    """The ``--quick`` ranking data: ml-100k users with ids below ``QUICK_MAX_ID``."""
+    ratings, movies, users = load_movielens("ml-100k")
+    return subset(ratings, users=range(QUICK_MAX_ID)), movies, users
+
+
 def protocols(quick=False):
     """The tuning protocols: ``{"rating": RatingProtocol, "ranking": FullRankingProtocol}``.
 
@@ -57,10 +63,8 @@ def protocols(quick=False):
         return {"rating": RatingProtocol(original_split(SEED)),
                 "ranking": FullRankingProtocol.from_split(last_item_split(),
                                                           seed=CANDIDATE_SEED)}
-    ratings, movies, users = load_movielens("ml-100k")
-    few_users = (subset(ratings, users=range(QUICK_MAX_ID)), movies, users)
     return {"rating": RatingProtocol(original_split(SEED, max_id=QUICK_MAX_ID)),
-            "ranking": FullRankingProtocol.from_split(last_item_split(few_users),
+            "ranking": FullRankingProtocol.from_split(last_item_split(quick_ranking_data()),
                                                       seed=CANDIDATE_SEED)}
 
 

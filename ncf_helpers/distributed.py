@@ -200,16 +200,22 @@ def reset_peak_memory(device):
         pass
 
 
-def resident_memory_mib():
-    """The process's resident memory now, MiB (Linux; NaN elsewhere)."""
+def _proc_status_mib(field):
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MiB, or None."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return None
+
+
+def resident_memory_mib():
+    """The process's resident memory now, MiB (Linux; NaN elsewhere)."""
+    rss = _proc_status_mib("VmRSS")
+    return float("nan") if rss is None else rss
 
 
 def peak_memory_mib(device):
@@ -218,14 +224,8 @@ def peak_memory_mib(device):
     the CUDA allocator on GPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _proc_status_mib("VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if peak is None else peak
 
 
 # ---------------------------------------------------------------------- training

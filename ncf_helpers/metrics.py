@@ -160,10 +160,13 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
 # ---------------------------------------------------------------------------
 # sampled protocol (NCF: 1 held-out item + 99 sampled negatives)
 # ---------------------------------------------------------------------------
-def _check_pairs(users, items, n_items, prefix):
+def _check_pairs(users, items, n_items, prefix, empty=None):
+    """Index arrays of equal length; with ``empty`` (a hint), refuse none at all."""
     users = index_array(users, f"{prefix}_users")
     items = index_array(items, f"{prefix}_items", n_items)
     same_length(**{f"{prefix}_users": users, f"{prefix}_items": items})
+    if empty is not None and users.size == 0:
+        raise ValueError(f"{prefix}_users is empty: {empty}")
     return users, items
 
 
@@ -200,10 +203,9 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     """
     n_items = positive_int(n_items, "n_items")
     n_negatives = positive_int(n_negatives, "n_negatives")
-    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
+    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test",
+                                          empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
-    if test_users.size == 0:
-        raise ValueError("test_users is empty: there is nothing to evaluate")
     rng = np.random.default_rng(seed)
 
     # Every (user, item) pair the user has interacted with: never a negative.
@@ -335,10 +337,9 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     n_items = positive_int(n_items, "n_items")
     k = positive_int(k, "k")
     chunk_size = positive_int(chunk_size, "chunk_size")
-    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test")
+    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test",
+                                          empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
-    if test_users.size == 0:
-        raise ValueError("test_users is empty: there is nothing to evaluate")
 
     # Sort both splits by user so a chunk of users maps to contiguous slices.
     test_keys = _sorted_unique(test_users * n_items + test_items)
