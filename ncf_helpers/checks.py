@@ -14,18 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+_BOOLS = (bool, np.bool_)  # numbers.Integral includes bool: refuse it explicitly
 
 
 def positive_int(value, name, minimum=1):
     """``value`` as an ``int`` >= ``minimum`` (Python or numpy integers, not bools)."""
-    if not _is_integer(value) or value < minimum:
+    if not isinstance(value, numbers.Integral) or isinstance(value, _BOOLS) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
 
@@ -37,25 +31,21 @@ def non_negative_int(value, name):
 
 def finite_number(value, name, minimum=None):
     """``value`` as a finite ``float`` (optionally >= ``minimum``)."""
-    if not _is_real(value) or not math.isfinite(value):
+    if not isinstance(value, numbers.Real) or isinstance(value, _BOOLS) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return float(value)
 
 
-def fraction(value, name, low=0.0, high=1.0, closed="neither"):
-    """``value`` as a ``float`` between ``low`` and ``high``.
-
-    ``closed`` says which ends are allowed: ``"neither"``, ``"left"``, ``"right"``
-    or ``"both"``.
-    """
+def fraction(value, name, closed="neither"):
+    """``value`` as a ``float`` in ``(0, 1)``; ``closed`` also allows 0 (``"left"``) or
+    both 0 and 1 (``"both"``)."""
     value = finite_number(value, name)
-    left = "[" if closed in ("left", "both") else "("
-    right = "]" if closed in ("right", "both") else ")"
-    at_open_end = (left == "(" and value == low) or (right == ")" and value == high)
-    if not low <= value <= high or at_open_end:
-        raise ValueError(f"{name} must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+    left, right = closed in ("left", "both"), closed == "both"
+    if not ((value > 0 or left and value == 0) and (value < 1 or right and value == 1)):
+        interval = f"{'[' if left else '('}0, 1{']' if right else ')'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return value
 
 
@@ -96,12 +86,6 @@ def index_array(values, name, size=None):
             raise IndexError(f"{name} must be {limit}; found {arr[bad][0]} "
                              f"at position {int(np.flatnonzero(bad)[0])}")
     return arr
-
-
-def index_tensor(values, name, size=None):
-    """``values`` (any integer tensor or array, ``uint8`` included) as a 1-D ``torch.long``
-    tensor of indices in ``[0, size)``, which is what ``nn.Embedding`` needs."""
-    return torch.from_numpy(index_array(values, name, size))
 
 
 def positive_ints(values, name):
@@ -216,8 +200,4 @@ def scores_array(scores, n_pairs, name="score_fn"):
     if scores.shape != (n_pairs,):
         raise ValueError(f"{name} returned shape {scores.shape} for {n_pairs} (user, item) "
                          "pairs; it must return one score per pair")
-    bad = ~np.isfinite(scores)
-    if bad.any():
-        raise ValueError(f"{name} returned NaN or infinite scores ({int(bad.sum())} of "
-                         f"{n_pairs}, first at position {int(np.flatnonzero(bad)[0])})")
-    return scores
+    return finite_array(scores, f"the scores of {name}")

@@ -26,6 +26,7 @@ import torch
 from . import checks
 from .losses import BCEL1L2Loss, MSEL1L2Loss
 from .metrics import (
+    full_hit_rate_metric,
     full_ranking_metrics,
     mae,
     model_scorer,
@@ -38,20 +39,6 @@ from .metrics import (
 from .sampling import NegativeSampler
 from .training import fit
 
-__all__ = [
-    "RatingProtocol",
-    "RankingProtocol",
-    "Result",
-    "train_and_score",
-    "score_baseline",
-    "results_table",
-    "seed_summary",
-    "metric_ranks",
-    "pca_2d",
-    "primary_genre",
-    "top_rated",
-]
-
 PARTS = ("val", "test")
 
 
@@ -60,6 +47,11 @@ def _split_arrays(split):
         raise TypeError(f"split must be a PreparedSplit (e.g. from original_split or "
                         f"last_item_split), got {type(split).__name__}")
     return [split.arrays(part) for part in ("train", "val", "test")]
+
+
+def _joined(*parts):
+    """``(users, items, ratings)`` of several parts, concatenated."""
+    return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
 class RatingProtocol:
@@ -86,13 +78,10 @@ class RatingProtocol:
         """MSE plus the L1/L2 penalty on the embedding rows a batch uses."""
         return MSEL1L2Loss(model, l1_weight, l2_weight)
 
-    def fit_defaults(self):
-        """Extra :func:`fit` arguments this task needs (none for ratings)."""
-        return {}
-
-    def targets(self):
-        """What the model is trained on: the train ratings."""
-        return self.train
+    def training_data(self, refit=False):
+        """The ``(users, items, ratings)`` to train on -- train, plus validation for a
+        refit -- and the extra :func:`fit` arguments this task needs (none)."""
+        return (_joined(self.train, self.val) if refit else self.train), {}
 
     def evaluate(self, score_fn, part="test"):
         """``{"RMSE", "MAE"}`` of ``score_fn`` on the ``"val"`` or ``"test"`` ratings."""
@@ -142,7 +131,7 @@ class RankingProtocol:
         n_users, n_items = split.encoder.n_users, split.encoder.n_items
         val_candidates = sample_candidates(val[0], val[1], train[0], train[1], n_items,
                                            n_negatives=n_negatives, seed=seed + 1)
-        known_u, known_i = np.concatenate([train[0], val[0]]), np.concatenate([train[1], val[1]])
+        known_u, known_i, _ = _joined(train, val)
         test_candidates = sample_candidates(test[0], test[1], known_u, known_i, n_items,
                                             n_negatives=n_negatives, seed=seed)
         return cls(train, val, test, n_users, n_items, val_candidates, test_candidates, k)
@@ -155,15 +144,13 @@ class RankingProtocol:
         """Binary cross entropy on logits plus the L1/L2 penalty."""
         return BCEL1L2Loss(model, l1_weight, l2_weight)
 
-    def fit_defaults(self):
-        """Fresh uniformly drawn negatives, 4 per positive, each epoch."""
-        return {"sampler": NegativeSampler(self.train[0], self.train[1], self.n_items),
-                "negative_samples_ratio": 4}
-
-    def targets(self):
-        """Every train rating as a positive: ``(users, items, ones)``."""
-        users, items, _ = self.train
-        return users, items, np.ones(len(users), dtype=np.float32)
+    def training_data(self, refit=False):
+        """Every train rating (and validation, for a refit) as a positive,
+        ``(users, items, ones)``, and fresh uniform negatives, 4 per positive, each epoch."""
+        users, items, _ = _joined(self.train, self.val) if refit else self.train
+        return ((users, items, np.ones(len(users), dtype=np.float32)),
+                {"sampler": NegativeSampler(users, items, self.n_items),
+                 "negative_samples_ratio": 4})
 
     def evaluate(self, score_fn, part="test"):
         """Sampled and full HR@K and NDCG@K on the ``"val"`` or ``"test"`` items.
@@ -173,9 +160,7 @@ class RankingProtocol:
         """
         users, items, _ = getattr(self, checks.one_of(part, PARTS, "part"))
         candidates = self.val_candidates if part == "val" else self.test_candidates
-        known = [self.train] if part == "val" else [self.train, self.val]
-        known_u = np.concatenate([p[0] for p in known])
-        known_i = np.concatenate([p[1] for p in known])
+        known_u, known_i, _ = self.train if part == "val" else _joined(self.train, self.val)
         sampled = ranking_metrics_from_candidates(score_fn, users, candidates, self.k)
         full = full_ranking_metrics(score_fn, users, items, known_u, known_i, self.n_items,
                                     k=self.k)
@@ -218,11 +203,18 @@ class Result:
                 "best epoch": self.best_epoch, "seconds": self.seconds}
 
 
-def _check_protocol(protocol):
-    if not isinstance(protocol, (RatingProtocol, RankingProtocol)):
-        raise TypeError(f"protocol must be a RatingProtocol or RankingProtocol, "
-                        f"got {type(protocol).__name__}")
-    return protocol
+class FullRankingProtocol(RankingProtocol):
+    """:class:`RankingProtocol` that stops early on *full* HR@K of the validation items.
+
+    Build it the same way, ``FullRankingProtocol.from_split(split, ...)``; only the fit
+    metric changes (:func:`~ncf_helpers.metrics.full_hit_rate_metric`), so the epoch
+    kept is the one the test's full HR@K would prefer, as judged on validation.
+    """
+
+    def val_metric(self):
+        """A :func:`fit` metric: full HR@K on the validation items (higher is better)."""
+        return full_hit_rate_metric(self.val[0], self.val[1], self.train[0], self.train[1],
+                                    self.n_items, self.k)
 
 
 def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_weight=0.0,
@@ -253,22 +245,45 @@ def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_we
     Result
         Validation and test metrics of the best-validation weights.
     """
-    seed = _check_run("train_and_score", name, make_model, protocol, seed, fit_kwargs,
-                      ("train", "val_metric", "mode", "seed"))
-    start = time.perf_counter()
-    model = _build(name, make_model, protocol, seed)
-    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
-    kwargs = {**protocol.fit_defaults(), **fit_kwargs}
-    history = fit(model, protocol.targets(), protocol.val_metric(), loss, mode=protocol.mode,
-                  seed=seed, **kwargs)
-    scorer = model_scorer(model)
-    val, test = protocol.evaluate(scorer, "val"), protocol.evaluate(scorer, "test")
-    return Result(name, model, history, val, test, int(history.attrs["best_epoch"]),
-                  time.perf_counter() - start, seed)
+    return _run("train_and_score", name, make_model, protocol, None, seed,
+                (l1_weight, l2_weight), loss_fn, fit_kwargs)
 
 
-def _check_run(caller, name, make_model, protocol, seed, fit_kwargs, reserved):
-    """The arguments :func:`train_and_score` and :func:`refit_and_score` share; the seed."""
+def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.0,
+                    l2_weight=0.0, loss_fn=None, **fit_kwargs):
+    """Retrain on train + validation for a fixed number of epochs; score test once.
+
+    The standard last step after tuning: hyperparameters and ``epochs`` (e.g. the
+    ``best_epoch`` of a :func:`train_and_score` run) were chosen on validation, so the
+    validation rows are now spent and can join the training rows. There is nothing
+    left to stop early on: training runs exactly ``epochs`` epochs and the last
+    weights are scored on test.
+
+    Parameters
+    ----------
+    name, make_model, protocol, seed, l1_weight, l2_weight, loss_fn, **fit_kwargs
+        As in :func:`train_and_score`. For a :class:`RankingProtocol` the positives
+        are the train and validation items and the default negatives avoid both.
+        A ``loss_fn`` that samples its own negatives should be built on train +
+        validation too.
+    epochs : int
+        Training epochs, chosen on validation.
+
+    Returns
+    -------
+    Result
+        ``val`` is empty (validation was trained on), ``best_epoch`` is ``epochs``;
+        the history has ``train_loss``, ``lr`` and ``seconds`` per epoch.
+    """
+    epochs = checks.positive_int(epochs, "epochs")
+    return _run("refit_and_score", name, make_model, protocol, epochs, seed,
+                (l1_weight, l2_weight), loss_fn, fit_kwargs)
+
+
+def _run(caller, name, make_model, protocol, refit_epochs, seed, penalties, loss_fn,
+         fit_kwargs):
+    """Train and score for :func:`train_and_score`, or for :func:`refit_and_score`
+    when ``refit_epochs`` is given."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     hint = "pass a function that builds a fresh model, e.g. lambda: GMF(n_users, n_items)"
@@ -276,39 +291,56 @@ def _check_run(caller, name, make_model, protocol, seed, fit_kwargs, reserved):
         raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
                         f"model; {hint}")
     checks.callable_arg(make_model, "make_model", hint)
-    _check_protocol(protocol)
+    checks.instance(protocol, (RatingProtocol, RankingProtocol), "protocol")
+    reserved = ("train", "val_metric", "mode", "seed") + ("patience",) * bool(refit_epochs)
     for key in reserved:
         if key in fit_kwargs:
             raise TypeError(f"{caller} sets {key!r} itself; call fit for another one")
-    return checks.non_negative_int(seed, "seed")
+    seed = checks.non_negative_int(seed, "seed")
 
-
-def _build(name, make_model, protocol, seed):
-    """``make_model()`` with torch seeded by ``seed``; a ranking model must output logits."""
+    start = time.perf_counter()
+    train, defaults = protocol.training_data(refit=refit_epochs is not None)
     torch.manual_seed(seed)
     model = make_model()
     if isinstance(protocol, RankingProtocol) and getattr(model, "head", None) not in (
             "logits", "linear"):
         raise ValueError(f"{name}: a ranking model needs head='logits' (cross entropy works "
                          f"on raw scores), got head={getattr(model, 'head', None)!r}")
-    return model
+    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, *penalties)
+    kwargs = {**defaults, **fit_kwargs}
+    if refit_epochs is None:
+        history = fit(model, train, protocol.val_metric(), loss, mode=protocol.mode,
+                      seed=seed, **kwargs)
+        best_epoch = int(history.attrs["best_epoch"])
+        val = protocol.evaluate(model_scorer(model), "val")
+    else:
+        metric = _keep_last_epoch()
+        history = fit(model, train, metric, loss, mode="min", epochs=refit_epochs,
+                      patience=None, seed=seed, **kwargs)
+        history = history.drop(columns=f"val_{metric.__name__}")
+        best_epoch, val = refit_epochs, {}
+    test = protocol.evaluate(model_scorer(model), "test")
+    return Result(name, model, history, val, test, best_epoch, time.perf_counter() - start,
+                  seed)
+
+
+def _keep_last_epoch():
+    """A fit metric that improves every epoch, so :func:`fit` keeps the last weights."""
+    epochs_done = iter(range(1, 1 << 62))
+
+    def refit(model):
+        return -float(next(epochs_done))
+
+    return refit
 
 
 def score_baseline(name, score_fn, protocol):
     """A :class:`Result` for a fitted baseline (or any scorer), on validation and test."""
     checks.callable_arg(score_fn, "score_fn")
-    _check_protocol(protocol)
+    checks.instance(protocol, (RatingProtocol, RankingProtocol), "protocol")
     start = time.perf_counter()
     val, test = protocol.evaluate(score_fn, "val"), protocol.evaluate(score_fn, "test")
     return Result(name, None, None, val, test, None, time.perf_counter() - start)
-
-
-def _results(results):
-    results = list(results)
-    if not results or not all(isinstance(r, Result) for r in results):
-        raise ValueError("expected a non-empty sequence of Result objects "
-                         "(from train_and_score or score_baseline)")
-    return results
 
 
 def results_table(results, sort_by=None, ascending=True):
@@ -317,7 +349,11 @@ def results_table(results, sort_by=None, ascending=True):
     Columns: ``test <metric>`` for each test metric, ``val <metric>``, ``best epoch``
     and ``seconds``; sorted by ``sort_by`` if given.
     """
-    table = pd.DataFrame([r.row() for r in _results(results)],
+    results = list(results)
+    if not results or not all(isinstance(r, Result) for r in results):
+        raise ValueError("expected a non-empty sequence of Result objects "
+                         "(from train_and_score or score_baseline)")
+    table = pd.DataFrame([r.row() for r in results],
                          index=pd.Index([r.name for r in results], name="model"))
     if sort_by is not None:
         checks.one_of(sort_by, list(table.columns), "sort_by")
@@ -340,9 +376,7 @@ def seed_summary(results, column="test RMSE"):
 
 def metric_ranks(table, columns):
     """Rank of each model (1 = best, higher metric is better) under each column."""
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise ValueError(f"columns {missing} are not in the table; it has {list(table.columns)}")
+    checks.require_columns(table, columns, "table")
     return table[list(columns)].rank(ascending=False, method="min").astype(int)
 
 
@@ -394,9 +428,8 @@ def primary_genre(movies, order=None):
     -------
     pandas.Series of str, index of ``movies``
     """
-    if "genres" not in movies.columns:
-        raise ValueError("movies must have a 'genres' column")
-    genres = movies["genres"].fillna("").astype(str).str.split("|")
+    genres = checks.require_columns(movies, ["genres"], "movies")["genres"]
+    genres = genres.fillna("").astype(str).str.split("|")
     if order is None:
         return genres.map(lambda g: g[0] if g and g[0] else "unknown")
     order = list(order)
@@ -419,86 +452,3 @@ def top_rated(ratings, movies, user_id, n=10):
     titles = movies["title"].reindex(top["movieId"]).to_numpy()
     return pd.DataFrame({"movieId": top["movieId"].to_numpy(), "title": titles,
                          "rating": top["rating"].to_numpy()})
-
-
-# ---------------------------------------------------------------------------
-# early stopping on full HR, and the refit on train + validation
-# ---------------------------------------------------------------------------
-class FullRankingProtocol(RankingProtocol):
-    """:class:`RankingProtocol` that stops early on *full* HR@K of the validation items.
-
-    Build it the same way, ``FullRankingProtocol.from_split(split, ...)``; only the fit
-    metric changes (:func:`~ncf_helpers.metrics.full_hit_rate_metric`), so the epoch
-    kept is the one the test's full HR@K would prefer, as judged on validation.
-    """
-
-    def val_metric(self):
-        """A :func:`fit` metric: full HR@K on the validation items (higher is better)."""
-        from .metrics import full_hit_rate_metric
-
-        return full_hit_rate_metric(self.val[0], self.val[1], self.train[0], self.train[1],
-                                    self.n_items, self.k)
-
-
-def _train_and_val(protocol):
-    """``(users, items, ratings)`` of train and validation together."""
-    return tuple(np.concatenate([a, b]) for a, b in zip(protocol.train, protocol.val))
-
-
-def _keep_last_epoch():
-    """A fit metric that improves every epoch, so :func:`fit` keeps the last weights."""
-    epochs_done = iter(range(1, 1 << 62))
-
-    def refit(model):
-        return -float(next(epochs_done))
-
-    return refit
-
-
-def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.0,
-                    l2_weight=0.0, loss_fn=None, **fit_kwargs):
-    """Retrain on train + validation for a fixed number of epochs; score test once.
-
-    The standard last step after tuning: hyperparameters and ``epochs`` (e.g. the
-    ``best_epoch`` of a :func:`train_and_score` run) were chosen on validation, so the
-    validation rows are now spent and can join the training rows. There is nothing
-    left to stop early on: training runs exactly ``epochs`` epochs and the last
-    weights are scored on test.
-
-    Parameters
-    ----------
-    name, make_model, protocol, seed, l1_weight, l2_weight, loss_fn, **fit_kwargs
-        As in :func:`train_and_score`. For a :class:`RankingProtocol` the positives
-        are the train and validation items and the default negatives avoid both.
-        A ``loss_fn`` that samples its own negatives should be built on train +
-        validation too.
-    epochs : int
-        Training epochs, chosen on validation.
-
-    Returns
-    -------
-    Result
-        ``val`` is empty (validation was trained on), ``best_epoch`` is ``epochs``;
-        the history has ``train_loss``, ``lr`` and ``seconds`` per epoch.
-    """
-    seed = _check_run("refit_and_score", name, make_model, protocol, seed, fit_kwargs,
-                      ("train", "val_metric", "mode", "seed", "patience"))
-    epochs = checks.positive_int(epochs, "epochs")
-    start = time.perf_counter()
-    users, items, ratings = _train_and_val(protocol)
-    defaults = {}
-    if isinstance(protocol, RankingProtocol):
-        ratings = np.ones(len(users), dtype=np.float32)
-        defaults = {"sampler": NegativeSampler(users, items, protocol.n_items),
-                    "negative_samples_ratio": 4}
-    model = _build(name, make_model, protocol, seed)
-    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, l1_weight, l2_weight)
-    metric = _keep_last_epoch()
-    history = fit(model, (users, items, ratings), metric, loss, mode="min", epochs=epochs,
-                  patience=None, seed=seed, **{**defaults, **fit_kwargs})
-    history = history.drop(columns=f"val_{metric.__name__}")
-    test = protocol.evaluate(model_scorer(model), "test")
-    return Result(name, model, history, {}, test, epochs, time.perf_counter() - start, seed)
-
-
-__all__ += ["FullRankingProtocol", "refit_and_score"]

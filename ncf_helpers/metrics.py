@@ -23,6 +23,7 @@ A *scorer* is any callable ``score_fn(users, items) -> scores`` taking two int64
 arrays of equal length and returning one float per pair, higher meaning better.
 """
 import numpy as np
+import torch
 
 from .checks import (
     callable_arg,
@@ -45,9 +46,25 @@ def _sorted_unique(values):
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
 
 
-def _score(score_fn, users, items):
-    """Scores of (user, item) pairs, checked to be one finite float per pair."""
-    return scores_array(score_fn(users, items), len(users))
+def _check_pairs(users, items, what, n_items=None, empty=None):
+    """``what`` users and items as index arrays of equal length; with ``empty`` (a hint
+    of what to do), refuse none at all."""
+    users, items = index_array(users, f"{what} users"), index_array(items, f"{what} items", n_items)
+    same_length(**{f"{what} users": users, f"{what} items": items})
+    if empty is not None:
+        non_empty(users, f"{what} users", empty)
+    return users, items
+
+
+def _check_candidates(users, candidates):
+    """Index arrays of ``users`` and of their ``(n, 1 + n_negatives)`` ``candidates``."""
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or candidates.shape[1] < 2:
+        raise ValueError(f"candidates must have shape (n_test, 1 + n_negatives), got "
+                         f"{candidates.shape}; build them with sample_candidates")
+    users = index_array(users, "users")
+    same_length(users=users, candidates=candidates)
+    return users, candidates
 
 
 _SCORER_HINT = "pass score_fn(users, items) -> scores, e.g. model_scorer(model)"
@@ -160,16 +177,6 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
 # ---------------------------------------------------------------------------
 # sampled protocol (NCF: 1 held-out item + 99 sampled negatives)
 # ---------------------------------------------------------------------------
-def _check_pairs(users, items, n_items, prefix, empty=None):
-    """Index arrays of equal length; with ``empty`` (a hint), refuse none at all."""
-    users = index_array(users, f"{prefix}_users")
-    items = index_array(items, f"{prefix}_items", n_items)
-    same_length(**{f"{prefix}_users": users, f"{prefix}_items": items})
-    if empty is not None and users.size == 0:
-        raise ValueError(f"{prefix}_users is empty: {empty}")
-    return users, items
-
-
 def sample_candidates(test_users, test_items, train_users, train_items, n_items,
                       n_negatives=99, seed=0):
     """Draw the candidate list of every test pair for the sampled ranking protocol.
@@ -203,9 +210,9 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     """
     n_items = positive_int(n_items, "n_items")
     n_negatives = positive_int(n_negatives, "n_negatives")
-    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test",
+    test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
-    train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
+    train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
     rng = np.random.default_rng(seed)
 
     # Every (user, item) pair the user has interacted with: never a negative.
@@ -279,16 +286,10 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     """
     callable_arg(score_fn, "score_fn", _SCORER_HINT)
     k = positive_int(k, "k")
-    test_users = index_array(test_users, "test_users")
-    candidates = np.asarray(candidates)
-    if candidates.ndim != 2 or candidates.shape[1] < 2:
-        raise ValueError(
-            f"candidates must have shape (n_test, 1 + n_negatives), got {candidates.shape}"
-        )
-    same_length(test_users=test_users, candidates=candidates)
+    test_users, candidates = _check_candidates(test_users, candidates)
     flat_items = index_array(candidates.ravel(), "candidates")
     users = np.repeat(test_users, candidates.shape[1])
-    scores = _score(score_fn, users, flat_items).reshape(candidates.shape)
+    scores = scores_array(score_fn(users, flat_items), len(users)).reshape(candidates.shape)
 
     # Pessimistic rank: every negative scoring at least as high is ranked above.
     ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
@@ -337,9 +338,9 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     n_items = positive_int(n_items, "n_items")
     k = positive_int(k, "k")
     chunk_size = positive_int(chunk_size, "chunk_size")
-    test_users, test_items = _check_pairs(test_users, test_items, n_items, "test",
+    test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
-    train_users, train_items = _check_pairs(train_users, train_items, n_items, "train")
+    train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
 
     # Sort both splits by user so a chunk of users maps to contiguous slices.
     test_keys = _sorted_unique(test_users * n_items + test_items)
@@ -355,8 +356,8 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         row_of[chunk] = np.arange(len(chunk))
-        scores = _score(score_fn, np.repeat(chunk, n_items),
-                              np.tile(all_items, len(chunk))).reshape(len(chunk), n_items)
+        scores = scores_array(score_fn(np.repeat(chunk, n_items), np.tile(all_items, len(chunk))),
+                              len(chunk) * n_items).reshape(len(chunk), n_items)
 
         # The chunk's pairs lie in one slice of each user-sorted split; the train
         # slice may also hold users without test pairs (row -1), which are skipped.
@@ -410,8 +411,6 @@ def model_scorer(model, batch_size=65536, device=None):
         ``score_fn(users, items) -> np.ndarray[float64]``, run in eval mode
         under ``torch.no_grad()``.
     """
-    import torch
-
     batch_size = positive_int(batch_size, "batch_size")
     if device is None:
         param = next(model.parameters(), None)
@@ -440,11 +439,7 @@ def model_scorer(model, batch_size=65536, device=None):
 # ---------------------------------------------------------------------------
 # validation metrics for training: metric(model) -> float, with a __name__
 # ---------------------------------------------------------------------------
-def _pairs(users, items, what):
-    users, items = index_array(users, f"{what} users"), index_array(items, f"{what} items")
-    non_empty(users, f"{what} users", "there is nothing to validate on")
-    same_length(users=users, items=items)
-    return users, items
+_NOTHING_TO_VALIDATE = "there is nothing to validate on"
 
 
 def _named(metric, name):
@@ -457,7 +452,7 @@ def rmse_metric(users, items, ratings):
 
     Returns ``metric(model) -> float`` named ``"rmse"``; use ``mode="min"`` in ``fit``.
     """
-    users, items = _pairs(users, items, "validation")
+    users, items = _check_pairs(users, items, "validation", empty=_NOTHING_TO_VALIDATE)
     ratings = finite_array(ratings, "validation ratings")
     same_length(users=users, ratings=ratings)
     return _named(lambda model: rmse(ratings, model_scorer(model)(users, items)), "rmse")
@@ -488,7 +483,7 @@ def sampled_auc_metric(users, items, known_users, known_items, n_items, seed=0, 
     callable
         ``metric(model) -> float``; use ``mode="max"`` in ``fit``.
     """
-    users, items = _pairs(users, items, "validation")
+    users, items = _check_pairs(users, items, "validation", empty=_NOTHING_TO_VALIDATE)
     negatives = NegativeSampler(known_users, known_items, n_items).sample(
         users, np.random.default_rng(seed))
 
@@ -508,12 +503,7 @@ def sampled_hit_rate_metric(users, candidates, k=10):
     ``f"hr{k}"``; use ``mode="max"`` in ``fit``.
     """
     k = positive_int(k, "k")
-    users = index_array(users, "validation users")
-    candidates = np.asarray(candidates)
-    if candidates.ndim != 2 or candidates.shape[1] < 2:
-        raise ValueError(f"candidates must have shape (n_val, 1 + n_negatives), "
-                         f"got {candidates.shape}; build them with sample_candidates")
-    same_length(users=users, candidates=candidates)
+    users, candidates = _check_candidates(users, candidates)
 
     def metric(model):
         return ranking_metrics_from_candidates(model_scorer(model), users, candidates,
@@ -535,9 +525,8 @@ def full_hit_rate_metric(users, items, known_users, known_items, n_items, k=10):
     """
     k = positive_int(k, "k")
     n_items = positive_int(n_items, "n_items")
-    users, items = _check_pairs(users, items, n_items, "validation")
-    non_empty(users, "validation users", "there is nothing to validate on")
-    known_users, known_items = _check_pairs(known_users, known_items, n_items, "known")
+    users, items = _check_pairs(users, items, "validation", n_items, _NOTHING_TO_VALIDATE)
+    known_users, known_items = _check_pairs(known_users, known_items, "known", n_items)
 
     def metric(model):
         return full_ranking_metrics(model_scorer(model), users, items, known_users,

@@ -37,21 +37,6 @@ from torch import nn
 
 from . import checks
 
-__all__ = [
-    "VALID_HEADS",
-    "apply_head",
-    "RecModel",
-    "NCF",
-    "MLP",
-    "GMF",
-    "NeuMF",
-    "BiasedMF",
-    "MODEL_REGISTRY",
-    "build_model",
-    "count_parameters",
-    "item_embeddings",
-]
-
 VALID_HEADS = ("bounded", "relu", "logits", "linear")
 
 # Small enough that early dot products are near 0 (predictions start near the
@@ -113,9 +98,9 @@ class RecModel(nn.Module):
     """Base class: output head, penalty, config.
 
     Subclasses call ``super().__init__``, set ``self.config`` and implement
-    :meth:`score` (raw scores of shape ``(B,)``) and :meth:`item_embedding_matrix`.
-    They list the embedding tables indexed by user and by item in ``_user_tables`` /
-    ``_item_tables`` so that :meth:`penalty` regularises only the rows a batch used.
+    :meth:`score` (raw scores of shape ``(B,)``). Their embedding tables follow the
+    naming scheme: a table indexed by user has ``user`` in its name, one indexed by item
+    ``item``, which is how :meth:`penalty` finds the rows a batch used.
     """
 
     def __init__(self, n_users, n_items, head="bounded", rating_range=(1.0, 5.0)):
@@ -124,8 +109,6 @@ class RecModel(nn.Module):
         self.n_items = checks.positive_int(n_items, "n_items")
         self.head = checks.one_of(head, VALID_HEADS, "head")
         self.rating_range = checks.bounds(rating_range, "rating_range")
-        self._user_tables = []
-        self._item_tables = []
 
     def forward(self, users, items):
         """Predict one score per (user, item) pair.
@@ -147,8 +130,8 @@ class RecModel(nn.Module):
             scores = self.score(users, items)
         except IndexError:
             # Only on the error path: name the bad index instead of torch's "index out of range".
-            checks.index_tensor(users, "users", self.n_users)
-            checks.index_tensor(items, "items", self.n_items)
+            checks.index_array(users, "users", self.n_users)
+            checks.index_array(items, "items", self.n_items)
             raise
         return apply_head(scores, self.head, self.rating_range)
 
@@ -166,9 +149,18 @@ class RecModel(nn.Module):
         """Raw score before the head, shape ``(B,)``."""
         raise NotImplementedError
 
-    def item_embedding_matrix(self):  # pragma: no cover - abstract
-        """The ``(n_items, d)`` item matrix used by :func:`item_embeddings`."""
-        raise NotImplementedError
+    def item_embedding_matrix(self):
+        """The ``(n_items, d)`` item matrix used by :func:`item_embeddings`.
+
+        The id embedding by default; for :class:`NCF` without its feature part, which
+        items with equal features share.
+        """
+        return self.item_embedding.weight
+
+    def tables(self, side):
+        """The embedding tables indexed by ``side`` (``"user"`` or ``"item"``), in order."""
+        return [module for name, module in self.named_children()
+                if isinstance(module, nn.Embedding) and side in name]
 
     def penalty(self, users, items, p=2):
         """L1 or squared-L2 regularisation term for one batch.
@@ -196,8 +188,8 @@ class RecModel(nn.Module):
         """
         checks.one_of(p, (1, 2), "p")
         norm = (lambda t: t.abs().sum()) if p == 1 else (lambda t: t.pow(2).sum())
-        rows = [emb.weight[users] for emb in self._user_tables]
-        rows += [emb.weight[items] for emb in self._item_tables]
+        rows = [emb.weight[users] for emb in self.tables("user")]
+        rows += [emb.weight[items] for emb in self.tables("item")]
         return sum(norm(t) for t in rows) / max(len(users), 1)
 
     def extra_repr(self):
@@ -286,30 +278,27 @@ class NCF(RecModel):
         self.item_feature_proj = proj(n_item_features)
         self.tower = _tower(2 * d, layers, dropout)
         self.output = nn.Linear(layers[-1] if layers else 2 * d, 1)
-        self._user_tables = [self.user_embedding]
-        self._item_tables = [self.item_embedding]
+
+    def latent(self, side, idx):
+        """Latent vectors of ``side`` (``"user"`` or ``"item"``), shape ``(B, embedding_dim)``.
+
+        The id embedding plus, with side features, their projection.
+        """
+        latent = getattr(self, f"{side}_embedding")(idx)
+        proj = getattr(self, f"{side}_feature_proj")
+        return latent if proj is None else latent + proj(getattr(self, f"{side}_features")[idx])
 
     def user_latent(self, users):
-        """Latent user vectors, shape ``(B, embedding_dim)``."""
-        latent = self.user_embedding(users)
-        if self.user_feature_proj is not None:
-            latent = latent + self.user_feature_proj(self.user_features[users])
-        return latent
+        """Latent user vectors: ``latent("user", users)``."""
+        return self.latent("user", users)
 
     def item_latent(self, items):
-        """Latent item vectors, shape ``(B, embedding_dim)``."""
-        latent = self.item_embedding(items)
-        if self.item_feature_proj is not None:
-            latent = latent + self.item_feature_proj(self.item_features[items])
-        return latent
+        """Latent item vectors: ``latent("item", items)``."""
+        return self.latent("item", items)
 
     def score(self, users, items):
         x = torch.cat([self.user_latent(users), self.item_latent(items)], dim=-1)
         return self.output(self.tower(x)).squeeze(-1)
-
-    def item_embedding_matrix(self):
-        # Id embedding only: the feature part is shared by items with equal features.
-        return self.item_embedding.weight
 
 
 class MLP(NCF):
@@ -379,14 +368,9 @@ class GMF(RecModel):
         self.user_embedding = _embedding(self.n_users, d)
         self.item_embedding = _embedding(self.n_items, d)
         self.output = nn.Linear(d, 1)
-        self._user_tables = [self.user_embedding]
-        self._item_tables = [self.item_embedding]
 
     def score(self, users, items):
         return self.output(self.user_embedding(users) * self.item_embedding(items)).squeeze(-1)
-
-    def item_embedding_matrix(self):
-        return self.item_embedding.weight
 
 
 class NeuMF(RecModel):
@@ -422,8 +406,7 @@ class NeuMF(RecModel):
         layers = checks.positive_ints((mlp_dim, max(1, mlp_dim // 2)) if layers is None else layers,
                                        "layers")
         dropout = checks.fraction(dropout, "dropout", closed="left")
-        if not isinstance(use_bias, (bool, np.bool_)):
-            raise ValueError(f"use_bias must be True or False, got {use_bias!r}")
+        checks.instance(use_bias, (bool, np.bool_), "use_bias", "pass True or False")
         self.config = dict(n_users=self.n_users, n_items=self.n_items, gmf_dim=gmf_dim,
                            mlp_dim=mlp_dim, layers=layers, dropout=dropout,
                            use_bias=bool(use_bias), head=head, rating_range=self.rating_range)
@@ -433,13 +416,9 @@ class NeuMF(RecModel):
         self.mlp_item = _embedding(self.n_items, mlp_dim)
         self.tower = _tower(2 * mlp_dim, layers, dropout)
         self.output = nn.Linear(gmf_dim + (layers[-1] if layers else 2 * mlp_dim), 1)
-        self._user_tables = [self.gmf_user, self.mlp_user]
-        self._item_tables = [self.gmf_item, self.mlp_item]
         if use_bias:
             self.user_bias, self.item_bias = _bias(self.n_users), _bias(self.n_items)
             self.global_bias = nn.Parameter(torch.zeros(()))
-            self._user_tables.append(self.user_bias)
-            self._item_tables.append(self.item_bias)
 
     def score(self, users, items):
         gmf = self.gmf_user(users) * self.gmf_item(items)
@@ -481,16 +460,11 @@ class BiasedMF(RecModel):
         self.item_embedding = _embedding(self.n_items, d)
         self.user_bias, self.item_bias = _bias(self.n_users), _bias(self.n_items)
         self.global_bias = nn.Parameter(torch.tensor(global_bias))
-        self._user_tables = [self.user_embedding, self.user_bias]
-        self._item_tables = [self.item_embedding, self.item_bias]
 
     def score(self, users, items):
         dot = (self.user_embedding(users) * self.item_embedding(items)).sum(-1)
         return (self.global_bias + self.user_bias(users).squeeze(-1)
                 + self.item_bias(items).squeeze(-1) + dot)
-
-    def item_embedding_matrix(self):
-        return self.item_embedding.weight
 
 
 MODEL_REGISTRY = {cls.__name__: cls for cls in (NCF, MLP, GMF, NeuMF, BiasedMF)}

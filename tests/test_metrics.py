@@ -134,7 +134,7 @@ def test_candidates_error_when_user_has_too_few_unrated_items():
 
 def test_candidates_validate_indices(split):
     tr_u, tr_i, te_u, te_i = split
-    with pytest.raises(IndexError, match="test_items"):
+    with pytest.raises(IndexError, match="test items"):
         sample_candidates(te_u, te_i + N_ITEMS, tr_u, tr_i, N_ITEMS)
     with pytest.raises(ValueError, match="same length"):
         sample_candidates(te_u, te_i[:-1], tr_u, tr_i, N_ITEMS)
@@ -332,5 +332,5 @@ def test_full_hit_rate_metric_matches_full_ranking_metrics(split):
     assert metric(TableModel(best)) == 1.0
     with pytest.raises(ValueError, match="k must"):
         full_hit_rate_metric(te_u, te_i, tr_u, tr_i, N_ITEMS, k=0)
-    with pytest.raises(IndexError, match="validation_items"):
+    with pytest.raises(IndexError, match="validation items"):
         full_hit_rate_metric(te_u, te_i + N_ITEMS, tr_u, tr_i, N_ITEMS)

@@ -208,10 +208,10 @@ def test_penalty_gradient_only_touches_batch_rows(name):
     model = make_model(name)
     users, items = torch.tensor([0, 0, 2]), torch.tensor([1, 1, 1])
     model.penalty(users, items, 2).backward()
-    for emb in model._user_tables:
+    for emb in model.tables("user"):
         assert torch.all(emb.weight.grad[[1, 3, 4, 5, 6]] == 0)
         torch.testing.assert_close(emb.weight.grad[0], 2 * 2 * emb.weight[0].detach() / 3)
-    for emb in model._item_tables:
+    for emb in model.tables("item"):
         assert torch.all(emb.weight.grad[0] == 0)
         torch.testing.assert_close(emb.weight.grad[1], 3 * 2 * emb.weight[1].detach() / 3)
 
@@ -238,13 +238,17 @@ def test_ncf_invalid_args_raise_value_error_naming_the_arg(kwargs, arg):
     (GMF, dict(embedding_dim=True), "embedding_dim"),
     (NeuMF, dict(gmf_dim=0), "gmf_dim"),
     (NeuMF, dict(mlp_dim=4, layers=[6, 0]), r"layers\[1\]"),
-    (NeuMF, dict(use_bias="yes"), "use_bias"),
     (BiasedMF, dict(global_bias=float("nan")), "global_bias"),
     (BiasedMF, dict(rating_range=(1.0,)), "rating_range"),
 ])
 def test_other_models_invalid_args(cls, kwargs, arg):
     with pytest.raises(ValueError, match=arg):
         cls(N_USERS, N_ITEMS, **kwargs)
+
+
+def test_neumf_use_bias_must_be_a_bool():
+    with pytest.raises(TypeError, match="use_bias must be a bool.*True or False"):
+        NeuMF(N_USERS, N_ITEMS, use_bias="yes")
 
 
 def test_mlp_first_layer_must_be_twice_latent_dim():
