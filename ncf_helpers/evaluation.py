@@ -301,11 +301,7 @@ def _run(caller, name, make_model, protocol, refit_epochs, seed, penalties, loss
     start = time.perf_counter()
     train, defaults = protocol.training_data(refit=refit_epochs is not None)
     torch.manual_seed(seed)
-    model = make_model()
-    if isinstance(protocol, RankingProtocol) and getattr(model, "head", None) not in (
-            "logits", "linear"):
-        raise ValueError(f"{name}: a ranking model needs head='logits' (cross entropy works "
-                         f"on raw scores), got head={getattr(model, 'head', None)!r}")
+    model = make_model()  # a ranking loss refuses a model whose head is not 'logits'
     loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, *penalties)
     kwargs = {**defaults, **fit_kwargs}
     if refit_epochs is None:

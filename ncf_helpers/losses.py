@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import finite_number, non_negative_int, positive_int
+from .checks import finite_number, instance, non_negative_int, positive_int
+from .sampling import NegativeSampler
 
 
 def check_shapes(pred, target):
@@ -30,6 +31,15 @@ def check_shapes(pred, target):
             f"{tuple(target.shape)}: squeeze the model output (this is the original's "
             "broadcast bug: mse_loss would compare every prediction with every target)"
         )
+
+
+def _require_logits(model, loss):
+    """Refuse a model whose head bounds its outputs: ratings in [1, 5] are not logits."""
+    head = getattr(model, "head", "logits")
+    if head not in ("logits", "linear"):
+        raise ValueError(f"{loss} needs a model with head='logits' (raw scores), but this "
+                         f"{type(model).__name__} has head={head!r}, whose outputs are not "
+                         "logits; build it with head='logits', or use MSEL1L2Loss for ratings")
 
 
 class RegularizedLoss(nn.Module):
@@ -125,11 +135,7 @@ class BCEL1L2Loss(RegularizedLoss):
     """
 
     def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
-        head = getattr(model, "head", "logits")
-        if head not in ("logits", "linear"):
-            raise ValueError(f"BCEL1L2Loss needs a model with head='logits' (raw scores), but "
-                             f"this {type(model).__name__} has head={head!r}, whose outputs "
-                             "are not logits; build it with head='logits', or use MSEL1L2Loss")
+        _require_logits(model, "BCEL1L2Loss")
         super().__init__(model, l1_weight, l2_weight)
 
     def check_targets(self, targets):
@@ -212,16 +218,11 @@ class SampledRankingLoss(RegularizedLoss):
 
     def __init__(self, model, n_negatives=1, sampler=None, l1_weight=0.0, l2_weight=0.0,
                  seed=0):
-        head = getattr(model, "head", "logits")
-        if head not in ("logits", "linear"):
-            raise ValueError(f"{type(self).__name__} needs a model with head='logits' (raw "
-                             f"scores), but this {type(model).__name__} has head={head!r}")
+        _require_logits(model, type(self).__name__)
         super().__init__(model, l1_weight, l2_weight)
         self.n_negatives = positive_int(n_negatives, "n_negatives")
-        if sampler is not None and not callable(getattr(sampler, "sample", None)):
-            raise TypeError(f"sampler must be a NegativeSampler (or None for uniform "
-                            f"negatives), got {type(sampler).__name__}")
-        self.sampler = sampler
+        self.sampler = instance(sampler, (NegativeSampler, type(None)), "sampler",
+                                "None draws uniform negatives")
         self.seed = non_negative_int(seed, "seed")
         self._rng = np.random.default_rng(self.seed)
 

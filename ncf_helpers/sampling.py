@@ -217,8 +217,8 @@ class InteractionDataset(torch.utils.data.Dataset):
         same_length(users=users, items=items, targets=targets)
         self.positives = (np.asarray(users), np.asarray(items), np.asarray(targets))
         self.sampler, self.ratio, self.negative_value = sampler, check_ratio(ratio), negative_value
-        if self.ratio > 0 and sampler is None:
-            raise ValueError("a ratio > 0 needs a NegativeSampler")
+        if self.ratio > 0:
+            instance(sampler, NegativeSampler, "sampler", "a ratio > 0 needs one")
         self.rng = np.random.default_rng(seed)
         self.resample()
 

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .losses import MSEL1L2Loss
 from .metrics import model_scorer
-from .sampling import add_negatives, check_ratio, iterate_batches, to_tensors
+from .sampling import NegativeSampler, add_negatives, check_ratio, iterate_batches, to_tensors
 from .utils import get_device
 
 __all__ = ["OPTIMIZERS", "SCHEDULERS", "show_progress", "predict", "make_optimizer", "fit"]
@@ -149,16 +149,13 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     checks.one_of(mode, ("min", "max"), "mode")
     seed = checks.non_negative_int(seed, "seed")
     ratio = check_ratio(negative_samples_ratio)
-    if ratio > 0 and sampler is None:
-        raise ValueError("negative_samples_ratio > 0 needs a sampler (NegativeSampler)")
+    if ratio > 0:
+        checks.instance(sampler, NegativeSampler, "sampler", "negative_samples_ratio > 0 needs one")
     device = get_device(device)
     model.to(device)
     loss_fn = loss_fn if loss_fn is not None else MSEL1L2Loss(model)
-    check_targets = getattr(loss_fn, "check_targets", None)
-    if check_targets is not None:  # once here, not per batch inside the loss
-        check_targets(targets)
-        if ratio > 0:
-            check_targets(np.array([negative_value], dtype=np.float32))
+    if hasattr(loss_fn, "check_targets"):  # once here, not per batch inside the loss
+        loss_fn.check_targets(np.append(targets, negative_value) if ratio > 0 else targets)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
     sched = _make_scheduler(scheduler, opt, scheduler_kwargs or {})
     rng = np.random.default_rng(seed)

@@ -129,7 +129,7 @@ def test_fit_checks_the_targets_once_for_the_loss():
         fit(model, (users, items, np.array([1.0, 5.0, 3.0, 4.0])), metric,
             BCEL1L2Loss(model), epochs=1, progress=False)
     sampler = NegativeSampler(users, items, 4)
-    with pytest.raises(ValueError, match=r"from 2 to 2"):  # negative_value is a target too
+    with pytest.raises(ValueError, match=r"from 1 to 2"):  # negative_value is a target too
         fit(model, (users, items, np.ones(4)), metric, BCEL1L2Loss(model), epochs=1,
             sampler=sampler, negative_samples_ratio=1, negative_value=2.0, progress=False)
 

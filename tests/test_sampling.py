@@ -197,7 +197,7 @@ def test_interaction_dataset_with_dataloader_and_resample():
 
 
 def test_interaction_dataset_validation():
-    with pytest.raises(ValueError, match="NegativeSampler"):
+    with pytest.raises(TypeError, match="sampler must be a NegativeSampler"):
         InteractionDataset([0], [0], [1.0], sampler=None, ratio=0.5)
     with pytest.raises(ValueError, match="same length"):
         InteractionDataset([0, 1], [0], [1.0])

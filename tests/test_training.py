@@ -167,7 +167,7 @@ def test_without_ratio_each_epoch_sees_the_training_set_once():
 @pytest.mark.parametrize("kwargs, error, name", [
     ({"negative_samples_ratio": -0.1}, ValueError, "negative_samples_ratio"),
     ({"negative_samples_ratio": "0.4"}, ValueError, "negative_samples_ratio"),
-    ({"negative_samples_ratio": 0.4}, ValueError, "sampler"),
+    ({"negative_samples_ratio": 0.4}, TypeError, "sampler must be a NegativeSampler"),
     ({"optimizer": "rmsprop"}, ValueError, "rmsprop"),
     ({"scheduler": "cosine"}, ValueError, "cosine"),
     ({"mode": "up"}, ValueError, "mode"),
