@@ -40,12 +40,11 @@ class _Baseline:
         users = index_array(users, "users", self.n_users_)
         items = index_array(items, "items", self.n_items_)
         non_empty(users, f"the training set of {type(self).__name__}")
-        if not need_ratings and ratings is None:
-            same_length(users=users, items=items)
-            return users, items, None
-        ratings = finite_array(ratings, "ratings")
-        same_length(users=users, items=items, ratings=ratings)
-        return users, items, ratings
+        arrays = {"users": users, "items": items}
+        if need_ratings or ratings is not None:  # Popularity ignores ratings, if it has them
+            arrays["ratings"] = finite_array(ratings, "ratings")
+        same_length(**arrays)
+        return users, items, arrays.get("ratings")
 
     def _validate_predict(self, users, items):
         fitted(self, "n_items_")
@@ -170,11 +169,8 @@ class Popularity(_Baseline):
         ``n_users`` and ``n_items`` are required; ``ratings`` is accepted (and
         ignored) so every baseline fits with the same call.
         """
-        if n_users is None or n_items is None:
-            raise ValueError("Popularity.fit needs n_users and n_items, e.g. "
-                             "fit(users, items, None, encoder.n_users, encoder.n_items)")
-        users, items, _ = self._validate_fit(users, items, ratings, n_users, n_items,
-                                             need_ratings=False)
+        _, items, _ = self._validate_fit(users, items, ratings, n_users, n_items,
+                                         need_ratings=False)
         self.counts_ = np.bincount(items, minlength=self.n_items_)
         return self
 

@@ -67,22 +67,16 @@ def save_checkpoint(path, model, encoder=None, extra=None):
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot save a checkpoint to {path}: folder {path.parent} "
                                 "does not exist; create it first (Path(...).mkdir(parents=True))")
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "model_class": type(model).__name__,
-        "config": dict(model.config),
-        # Saved on CPU so a GPU-trained checkpoint loads anywhere.
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "encoder": encoder.to_dict() if encoder is not None else None,
-        "extra": extra,
-    }
+    payload = {"format_version": FORMAT_VERSION, "model_class": type(model).__name__,
+               "config": dict(model.config),
+               # Saved on CPU so a GPU-trained checkpoint loads anywhere.
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "encoder": None if encoder is None else encoder.to_dict(), "extra": extra}
     buffer = io.BytesIO()  # serialise first: a failed write then raises a plain OSError
     torch.save(payload, buffer)
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OSError(f"cannot save a checkpoint to {path}: {exc.strerror}") from exc
-    try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), _mode_for(path))  # mkstemp makes 0600
             f.write(buffer.getbuffer())
@@ -91,9 +85,10 @@ def save_checkpoint(path, model, encoder=None, extra=None):
         os.replace(tmp, path)
     except OSError as exc:
         raise OSError(f"could not write the checkpoint {path} ({exc.strerror or exc}; is the "
-                      "disk full?); the previous file, if any, is unchanged") from exc
+                      "disk full or the folder read-only?); the previous file, if any, is "
+                      "unchanged") from exc
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
@@ -169,7 +164,5 @@ def load_checkpoint(path, model=None):
     else:
         _check_same_architecture(model, payload)
     model.load_state_dict(payload["state_dict"])
-    model.eval()
-    encoder = (IdEncoder.from_dict(payload["encoder"])
-               if payload["encoder"] is not None else None)
-    return model, encoder, payload["extra"]
+    encoder = None if payload["encoder"] is None else IdEncoder.from_dict(payload["encoder"])
+    return model.eval(), encoder, payload["extra"]

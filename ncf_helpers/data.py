@@ -18,13 +18,12 @@ this repository; the copy of ml-100k embedded in the RecBole 1.2.1 wheel (instal
 ``pip install --no-deps recbole==1.2.1``, read without importing recbole). If none has
 the files, the error names the three ways to get them.
 """
-from __future__ import annotations
-
 import hashlib
-import importlib.metadata
+import importlib.util
 import io
 import os
 import re
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -108,8 +107,7 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
         dropped: which rating to keep is the caller's decision.
     """
     require_columns(ratings, ["userId", "movieId", "rating"], source)
-    non_empty(ratings, source, "it has no rating rows (a header-only file?); "
-              "check it or download it again")
+    non_empty(ratings, source, "it has no rating rows (a header-only file?); download it again")
     out = pd.DataFrame({
         "userId": _integer_ids(ratings["userId"], "userId", source),
         "movieId": _integer_ids(ratings["movieId"], "movieId", source),
@@ -117,53 +115,43 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
         "timestamp": (_integer_ids(ratings["timestamp"], "timestamp", source)
                       if "timestamp" in ratings.columns else 0),
     })
-    out["timestamp"] = out["timestamp"].astype("int64")
-    nan = out["rating"].isna()
-    if nan.any():
-        raise ValueError(f"{source}: {int(nan.sum())} rating(s) are missing or not numbers "
-                         f"(first at row {int(np.flatnonzero(nan)[0])})")
-    low, high = rating_range
-    outside = (out["rating"] < low) | (out["rating"] > high)
-    if outside.any():
-        raise ValueError(f"{source}: {int(outside.sum())} rating(s) outside the scale "
-                         f"[{low}, {high}], e.g. {out['rating'][outside].iloc[0]}")
+    bad = ~out["rating"].between(*rating_range)  # NaN (missing, or not a number) is never between
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{source}: {int(bad.sum())} rating(s) are missing or not numbers, or "
+                         f"outside the scale {list(rating_range)}, e.g. "
+                         f"{ratings['rating'].iloc[row]} at row {row}; fix or drop those rows")
     dup = out.duplicated(["userId", "movieId"])
     if dup.any():
-        user, movie = (int(out.loc[dup, c].iloc[0]) for c in ("userId", "movieId"))
-        raise ValueError(f"{source}: {int(dup.sum())} duplicated (userId, movieId) pair(s), "
-                         f"e.g. user {user}, movie {movie}; keep one rating per "
-                         "pair, e.g. ratings.sort_values('timestamp')"
-                         ".drop_duplicates(['userId', 'movieId'], keep='last')")
+        user, movie = out.loc[dup, ["userId", "movieId"]].to_numpy()[0]
+        raise ValueError(f"{source}: {int(dup.sum())} duplicated (userId, movieId) pair(s), e.g. "
+                         f"user {user}, movie {movie}; keep one rating per pair, e.g. the latest: "
+                         "ratings.sort_values('timestamp').drop_duplicates(['userId', 'movieId'], "
+                         "keep='last')")
     return out.reset_index(drop=True)
 
 
 def _movies_frame(movie_ids, titles, genres, source, years=None):
     """The movies frame; ``years`` default to the year in each title, "Heat (1995)"."""
-    ids = _integer_ids(movie_ids, "movieId", source)
+    index = pd.Index(_integer_ids(movie_ids, "movieId", source), name="movieId")
+    dup = index.duplicated()
+    if dup.any():
+        raise ValueError(f"{source}: movieId {index[dup][0]} appears more than once "
+                         f"({int(dup.sum())} duplicated id(s)); each movie needs one row")
     titles = pd.Series(titles, dtype="str")
     if years is None:
         years = titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
-    dup = pd.Series(ids).duplicated()
-    if dup.any():
-        raise ValueError(f"{source}: movieId {ids[dup][0]} appears more than once "
-                         f"({int(dup.sum())} duplicated id(s)); each movie needs one row")
-    movies = pd.DataFrame({
-        "movieId": ids,
-        "title": titles.str.strip().to_numpy(),
-        "genres": pd.Series(genres, dtype="str").to_numpy(),
-        "year": pd.array(pd.Series(years).to_numpy(), dtype="Int64"),
-    })
-    return movies.set_index("movieId")
+    return pd.DataFrame({"title": titles.str.strip().to_numpy(),
+                         "genres": pd.Series(genres, dtype="str").to_numpy(),
+                         "year": pd.array(years, dtype="Int64")}, index=index)
 
 
 def _users_frame(user_ids, ages, genders, occupations, source):
-    users = pd.DataFrame({
-        "userId": _integer_ids(user_ids, "userId", source),
-        "age": _integer_ids(ages, "age", source),
-        "gender": pd.Series(genders, dtype="str").to_numpy(),
-        "occupation": pd.Series(occupations, dtype="str").to_numpy(),
-    })
-    return users.set_index("userId")
+    index = pd.Index(_integer_ids(user_ids, "userId", source), name="userId")
+    return pd.DataFrame({"age": _integer_ids(ages, "age", source),
+                         "gender": pd.Series(genders, dtype="str").to_numpy(),
+                         "occupation": pd.Series(occupations, dtype="str").to_numpy()},
+                        index=index)
 
 
 def _need(path):
@@ -203,18 +191,23 @@ def _movies_dat(path):
     return _movies_frame(movies.movieId, movies.title, movies.genres, str(path))
 
 
-def _read_csv(path, sniff=False, **kwargs):
-    """``pd.read_csv`` of a MovieLens file, naming it if it is empty or garbled.
+def _read_csv(path, sniff=False, ncols=None, **kwargs):
+    """``pd.read_csv`` of a MovieLens file, naming it if it is empty, garbled or has other
+    than ``ncols`` columns.
 
     ``sniff`` decodes titles as :func:`_text` does; numeric files stream from disk.
     """
     source = io.StringIO(_text(path)) if sniff else _need(path)
     try:
-        return pd.read_csv(source, **kwargs)
+        frame = pd.read_csv(source, **kwargs)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty: download it again") from None
     except pd.errors.ParserError as exc:
         raise ValueError(f"{path} is not a valid MovieLens file ({exc})") from None
+    if ncols is not None and frame.shape[1] != ncols:
+        raise ValueError(f"{path}: expected {ncols} columns separated by {kwargs['sep']!r}, "
+                         f"found {frame.shape[1]}; download it again")
+    return frame
 
 
 # -------------------------------------------------------------------------- readers
@@ -222,25 +215,18 @@ def read_ml100k(folder):
     """Read the GroupLens ml-100k layout (``u.data``, ``u.item``, ``u.user``)."""
     folder = Path(folder)
     path = folder / "u.data"
-    raw = _read_csv(path, sep="\t", header=None)
-    if raw.shape[1] != 4:
-        raise ValueError(f"{path}: expected 4 tab-separated columns "
-                         f"(user, item, rating, timestamp), found {raw.shape[1]}")
+    raw = _read_csv(path, ncols=4, sep="\t", header=None)
     raw.columns = RATING_COLUMNS
     ratings = validate_ratings(raw, source=str(path))
 
     path = folder / "u.item"
-    item = _read_csv(path, sniff=True, sep="|", header=None)
-    if item.shape[1] != 5 + len(ML100K_GENRES):
-        raise ValueError(f"{path}: expected {5 + len(ML100K_GENRES)} '|'-separated columns, "
-                         f"found {item.shape[1]}")
-    flags = item.iloc[:, 5:].to_numpy(dtype=bool)
-    names = np.array(ML100K_GENRES, dtype=object)
-    genres = ["|".join(names[row]) or "(no genres listed)" for row in flags]
+    item = _read_csv(path, sniff=True, ncols=5 + len(ML100K_GENRES), sep="|", header=None)
+    genres = ["|".join(g for g, on in zip(ML100K_GENRES, row) if on) or "(no genres listed)"
+              for row in item.iloc[:, 5:].to_numpy(dtype=bool)]
     movies = _movies_frame(item[0], item[1].fillna("unknown"), genres, str(path))
 
     path = folder / "u.user"
-    user = _read_csv(path, sep="|", header=None, dtype={4: str})
+    user = _read_csv(path, ncols=5, sep="|", header=None, dtype={4: str})
     users = _users_frame(user[0], user[1], user[2], user[3], str(path))
     return MovieLens(ratings, movies, users)
 
@@ -298,8 +284,7 @@ def read_recbole(folder, name="ml-100k"):
     def atomic(ext):
         path = folder / f"{name}.{ext}"
         frame = _read_csv(path, ext == "item", sep="\t", dtype=str, keep_default_na=False)
-        frame.columns = [c.split(":")[0] for c in frame.columns]  # drop ':token' types
-        return frame, str(path)
+        return frame.rename(columns=lambda c: c.split(":")[0]), str(path)  # drop ":token" types
 
     inter, src = atomic("inter")
     inter = inter.rename(columns={"user_id": "userId", "item_id": "movieId"})
@@ -325,17 +310,14 @@ READERS.update({name: read_csv_layout for name in CSV_FAMILY})
 def embedded_ml100k_dir():
     """Folder of the ml-100k copy inside the installed RecBole 1.2.1 wheel, or None.
 
-    Found through the wheel's file list, so recbole (and its long list of
+    Found through the package's import spec, so recbole (and its long list of
     dependencies) is never imported.
     """
-    try:
-        dist = importlib.metadata.distribution("recbole")
-    except importlib.metadata.PackageNotFoundError:
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or spec.origin is None:
         return None
-    for file in dist.files or ():
-        if str(file).replace("\\", "/").endswith("dataset_example/ml-100k/ml-100k.inter"):
-            return Path(dist.locate_file(file)).parent
-    return None
+    folder = Path(spec.origin).parent / "dataset_example" / "ml-100k"
+    return folder if (folder / "ml-100k.inter").is_file() else None
 
 
 def _has_files(folder, name):
@@ -363,36 +345,26 @@ def load_movielens(name="ml-100k", data_dir=None):
         ``ratings``, ``movies``, ``users`` frames; unpacks as a 3-tuple.
     """
     one_of(name, DATASETS, "MovieLens variant name")
-    if data_dir is not None:
-        folder = Path(data_dir)
-        if (folder / name).is_dir() and not _has_files(folder, name):
-            folder = folder / name  # accept the parent of the unzipped folder too
-        if not _has_files(folder, name):
-            raise FileNotFoundError(_missing_message(name, folder))
-        return READERS[name](folder)
-    folder = REPO_DATA_DIR / name
+    folder = REPO_DATA_DIR / name if data_dir is None else Path(data_dir)
+    if data_dir is not None and (folder / name).is_dir() and not _has_files(folder, name):
+        folder = folder / name  # accept the parent of the unzipped folder too
     if _has_files(folder, name):
         return READERS[name](folder)
-    if name == "ml-100k":
-        embedded = embedded_ml100k_dir()
-        if embedded is not None:
-            return read_recbole(embedded, "ml-100k")
-    raise FileNotFoundError(_missing_message(name, folder))
+    embedded = embedded_ml100k_dir() if data_dir is None and name == "ml-100k" else None
+    if embedded is None:
+        raise FileNotFoundError(_missing_message(name, folder))
+    return read_recbole(embedded, "ml-100k")
 
 
 def _missing_message(name, folder):
-    ways = [
-        f"1. download it: python -m ncf_helpers.data {name}  "
-        f"(or download_movielens({name!r}, 'data'))",
-        f"2. unzip {GROUPLENS_URL.format(name=name)} by hand so that its files are in "
-        f"data/{name}/",
-    ]
-    if name == "ml-100k":
-        ways.append("3. install the embedded copy: pip install --no-deps recbole==1.2.1 "
-                    "(the Makefile does this)")
-    else:
-        ways.append("3. (ml-100k only) the copy embedded in the recbole==1.2.1 wheel")
-    return f"MovieLens {name} not found in {folder}. Get it one of three ways:\n" + "\n".join(ways)
+    embedded = ("install the embedded copy: pip install --no-deps recbole==1.2.1 (the Makefile "
+                "does this)" if name == "ml-100k" else
+                "(ml-100k only) the copy embedded in the recbole==1.2.1 wheel")
+    return (f"MovieLens {name} not found in {folder}. Get it one of three ways:\n"
+            f"1. download it: python -m ncf_helpers.data {name}  "
+            f"(or download_movielens({name!r}, 'data'))\n"
+            f"2. unzip {GROUPLENS_URL.format(name=name)} by hand so that its files are in "
+            f"data/{name}/\n3. {embedded}")
 
 
 # ------------------------------------------------------------------------- download
@@ -400,14 +372,10 @@ def _fetch(url, dest, timeout, desc):
     """Stream ``url`` into the open binary file ``dest`` with a progress bar."""
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
-        received = 0
-        with tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False) as bar:
-            while chunk := response.read(1 << 20):
-                dest.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    if total is not None and received != total:
-        raise OSError(f"download of {url} was interrupted: got {received} of {total} bytes")
+        with tqdm.wrapattr(dest, "write", total=total, desc=desc, leave=False) as out:
+            shutil.copyfileobj(response, out)
+    if total is not None and dest.tell() != total:
+        raise OSError(f"download of {url} was interrupted: got {dest.tell()} of {total} bytes")
 
 
 def _published_md5(url, timeout):
@@ -463,18 +431,14 @@ def download_movielens(name="ml-100k", data_dir=REPO_DATA_DIR, url=None, md5=Non
             with open(tmp_zip, "wb") as out:
                 _fetch(url, out, timeout, name)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            raise ConnectionError(
-                f"could not download {url} ({exc}). Are you offline? "
-                + _missing_message(name, target).split(". ", 1)[1]) from exc
+            raise ConnectionError(f"could not download {url} ({exc}). Are you offline? "
+                                  + _missing_message(name, target).split(". ", 1)[1]) from exc
         actual = hashlib.md5(tmp_zip.read_bytes()).hexdigest()
         if actual != expected:
             raise ValueError(f"checksum mismatch for {url}: MD5 {actual}, expected {expected}; "
                              "the file was deleted, try again")
-        try:
+        try:  # extracting checks each member's CRC
             with zipfile.ZipFile(tmp_zip) as archive:
-                bad = archive.testzip()
-                if bad is not None:
-                    raise zipfile.BadZipFile(f"member {bad} is damaged")
                 archive.extractall(unzipped)
         except zipfile.BadZipFile as exc:
             raise ValueError(f"downloaded file from {url} is not a valid zip ({exc})") from exc

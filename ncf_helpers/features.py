@@ -9,8 +9,8 @@ row ``k`` describing the user (movie) of encoder index ``k``, ready for
 Each function returns a float32 DataFrame indexed by the encoder's ids in row
 order, with readable column names (``"age:25-34"``, ``"genre:Drama"``, ...);
 ``frame.to_numpy()`` is the matrix. Categorical values become one-hot columns
-(genres multi-hot). The vocabularies default to the values present among the
-encoder's users/movies, sorted, so the columns depend only on the data.
+(genres multi-hot). The vocabularies are the values present among the encoder's
+users/movies, sorted (all seven age groups), so the columns depend only on the data.
 """
 import numpy as np
 import pandas as pd
@@ -25,11 +25,6 @@ UNKNOWN_YEAR = "year:unknown"
 
 
 # --------------------------------------------------------------------------- checks
-def _py(value):
-    """A numpy scalar as a plain Python value, so messages read ``10``, not ``np.int64(10)``."""
-    return value.item() if hasattr(value, "item") else value
-
-
 def _rows(frame, id_column, columns, ids, kind):
     """The rows of ``frame`` for ``ids``, in that order, after checking its columns.
 
@@ -42,7 +37,7 @@ def _rows(frame, id_column, columns, ids, kind):
     require_columns(frame, columns, f"{kind}s frame")
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise ValueError(f"{kind}s frame has {kind} id {_py(dup)!r} more than once")
+        raise ValueError(f"{kind}s frame has {kind} id {dup} more than once; keep one row each")
     absent = ~pd.Index(ids).isin(frame.index)
     if absent.any():
         raise KeyError(f"{kind} id {int(ids[absent][0])} is in the encoder but not in the "
@@ -50,23 +45,18 @@ def _rows(frame, id_column, columns, ids, kind):
     rows = frame.loc[ids, columns]
     for column in columns:
         if column != "year" and rows[column].isna().any():
-            first = rows.index[rows[column].isna().to_numpy()][0]
-            raise ValueError(f"column {column!r} is missing for {kind} id {_py(first)!r}")
+            raise ValueError(f"column {column!r} is missing for {kind} id "
+                             f"{rows[column].isna().idxmax()}; fill it in")
     return rows
 
 
 def _one_hot(values, prefix, vocabulary=None):
-    """One column per category (sorted, or ``vocabulary`` in its order)."""
+    """One column per category: the values present, sorted, or ``vocabulary`` (which must
+    hold every value) in its order."""
     values = pd.Series(values).astype(str)
     vocabulary = sorted(values.unique()) if vocabulary is None else list(vocabulary)
-    unknown = ~values.isin(vocabulary)
-    if unknown.any():
-        raise ValueError(f"{prefix} value {values[unknown].iloc[0]!r} is not in the "
-                         f"vocabulary {vocabulary}")
-    codes = pd.Categorical(values, categories=vocabulary).codes
-    matrix = np.zeros((len(values), len(vocabulary)), dtype=np.float32)
-    matrix[np.arange(len(values)), codes] = 1.0
-    return matrix, [f"{prefix}:{v}" for v in vocabulary]
+    codes = pd.Index(vocabulary).get_indexer(values)
+    return np.eye(len(vocabulary), dtype=np.float32)[codes], [f"{prefix}:{v}" for v in vocabulary]
 
 
 def _frame(blocks, index):
@@ -84,9 +74,8 @@ def age_bucket(ages):
     ages = finite_array(ages, "ages")
     if (ages < 0).any():
         raise ValueError(f"ages must be non-negative, got {ages[ages < 0][0]}")
-    lows = np.array([low for _, low in AGE_BUCKETS])
-    labels = np.array([label for label, _ in AGE_BUCKETS], dtype=object)
-    return labels[np.searchsorted(lows, ages, side="right") - 1]
+    labels, lows = zip(*AGE_BUCKETS)
+    return np.array(labels, dtype=object)[np.searchsorted(lows, ages, side="right") - 1]
 
 
 def decade_label(years):
@@ -97,7 +86,7 @@ def decade_label(years):
 
 
 # ------------------------------------------------------------------------- features
-def user_features(users, encoder, occupations=None, genders=None):
+def user_features(users, encoder):
     """One-hot age bucket, gender and occupation of each encoder user.
 
     Parameters
@@ -108,16 +97,14 @@ def user_features(users, encoder, occupations=None, genders=None):
         returns it.
     encoder : IdEncoder
         Fitted; row ``k`` of the result is the user of index ``k``.
-    occupations, genders : sequence of str, optional
-        Fix the columns (e.g. to reuse them on another subset). Default: the
-        values of the encoder's users, sorted.
 
     Returns
     -------
     pandas.DataFrame of float32, shape (n_users, m_uf)
         Indexed by ``userId`` in encoder order. Columns: the seven
         :data:`AGE_BUCKETS` (always all seven), then ``gender:*``, then
-        ``occupation:*``. Each row has exactly one 1 in each group.
+        ``occupation:*`` (the values of the encoder's users, sorted). Each row has
+        exactly one 1 in each group.
 
     Raises
     ------
@@ -126,19 +113,18 @@ def user_features(users, encoder, occupations=None, genders=None):
     ValueError
         If a column is missing (named), a value is missing or an age is negative.
     """
-    fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first")
-    ids = encoder.user_ids
+    ids = fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first").user_ids
     rows = _rows(users, "userId", ["age", "gender", "occupation"], ids, "user")
     blocks = [
         _one_hot(age_bucket(rows["age"].to_numpy(dtype=float)), "age",
                  [label for label, _ in AGE_BUCKETS]),
-        _one_hot(rows["gender"], "gender", genders),
-        _one_hot(rows["occupation"], "occupation", occupations),
+        _one_hot(rows["gender"], "gender"),
+        _one_hot(rows["occupation"], "occupation"),
     ]
     return _frame(blocks, pd.Index(ids, name="userId"))
 
 
-def item_features(movies, encoder, genres=None, decades=None):
+def item_features(movies, encoder):
     """Multi-hot genres and one-hot release decade of each encoder movie.
 
     Parameters
@@ -149,47 +135,29 @@ def item_features(movies, encoder, genres=None, decades=None):
         ``year`` (missing allowed).
     encoder : IdEncoder
         Fitted; row ``k`` of the result is the movie of index ``k``.
-    genres : sequence of str, optional
-        The genre columns, in order. Default: the genres of the encoder's
-        movies, sorted.
-    decades : sequence of int, optional
-        The decade columns (e.g. ``[1980, 1990]``). Default: the decades of the
-        encoder's movies. A ``"year:unknown"`` column always follows them.
 
     Returns
     -------
     pandas.DataFrame of float32, shape (n_items, n_if)
-        Indexed by ``movieId`` in encoder order. Columns ``genre:*``, then
-        ``year:<decade>s`` and ``year:unknown``; exactly one year column is 1.
+        Indexed by ``movieId`` in encoder order. Columns ``genre:*`` (the genres of
+        the encoder's movies, sorted), then ``year:<decade>s`` (their decades) and
+        ``year:unknown`` (always); exactly one year column is 1.
 
     Raises
     ------
     KeyError
         If a movie of the encoder is not in ``movies`` (the message names the id).
     ValueError
-        If a column is missing (named), genres are missing, or a genre or decade
-        is not in the given vocabulary.
+        If a column is missing (named) or genres are missing.
     """
-    fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first")
-    ids = encoder.item_ids
+    ids = fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first").item_ids
     rows = _rows(movies, "movieId", ["genres", "year"], ids, "movie")
-    lists = [[] if g == NO_GENRES else [x for x in str(g).split("|") if x]
-             for g in rows["genres"]]
-    vocabulary = sorted({g for gs in lists for g in gs}) if genres is None else list(genres)
-    position = {g: k for k, g in enumerate(vocabulary)}
-    genre_matrix = np.zeros((len(ids), len(vocabulary)), dtype=np.float32)
-    for row, gs in enumerate(lists):
-        for g in gs:
-            if g not in position:
-                raise ValueError(f"genre {g!r} of movie id {int(ids[row])} is not in the "
-                                 f"vocabulary {vocabulary}")
-            genre_matrix[row, position[g]] = 1.0
+    genres = rows["genres"].astype(str).replace(NO_GENRES, "").str.get_dummies(sep="|")
     years = pd.to_numeric(rows["year"], errors="coerce").astype("Int64")
-    if decades is None:
-        decades = sorted({int(y) // 10 * 10 for y in years.dropna()})
-    year_vocab = [f"year:{int(d)}s" for d in decades] + [UNKNOWN_YEAR]
+    decades = sorted({int(y) // 10 * 10 for y in years.dropna()})
+    year_vocab = [f"year:{d}s" for d in decades] + [UNKNOWN_YEAR]
     year_matrix, _ = _one_hot(decade_label(years), "year", year_vocab)
-    blocks = [(genre_matrix, [f"genre:{g}" for g in vocabulary]),
+    blocks = [(genres.to_numpy(np.float32), [f"genre:{g}" for g in genres.columns]),
               (year_matrix, year_vocab)]
     return _frame(blocks, pd.Index(ids, name="movieId"))
 
@@ -218,5 +186,5 @@ def count_buckets(counts, edges):
         raise ValueError("counts must be non-negative integers")
     lows = [1] + [e + 1 for e in edges]
     labels = ["0"] + [f"{lo}-{hi}" for lo, hi in zip(lows, edges)] + [f"{lows[-1]}+"]
-    codes = np.where(counts == 0, 0, np.searchsorted(edges, counts, side="left") + 1)
-    return pd.Categorical.from_codes(codes, categories=labels, ordered=True)
+    # Right-closed bins (-1, 0], (0, e1], (e1, e2], ..., (eK, inf): one per label.
+    return pd.cut(counts, [-1, 0, *edges, np.inf], labels=labels)

@@ -1,5 +1,7 @@
 """Plots the notebooks share. Each function draws on an axis and returns it."""
 import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+from matplotlib.ticker import MaxNLocator
 
 from .checks import non_empty, positive_int, positive_ints
 
@@ -27,8 +29,6 @@ def plot_histories(histories, column, ax=None, title=None):
     The best epoch of each run (the weights it keeps) is marked with a dot. Epochs
     are whole numbers, so the x axis has integer ticks only.
     """
-    from matplotlib.ticker import MaxNLocator
-
     ax = _axis(ax)
     for name, history in histories.items():
         line, = ax.plot(history.index, history[column], label=name)
@@ -36,9 +36,7 @@ def plot_histories(histories, column, ax=None, title=None):
         if best in history.index:
             ax.plot(best, history.loc[best, column], "o", color=line.get_color())
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(label(column))
-    ax.set_title(title or label(column))
+    ax.set(xlabel="epoch", ylabel=label(column), title=title or label(column))
     ax.legend(fontsize="small")
     return ax
 
@@ -71,12 +69,11 @@ def plot_results(results, column, ax=None, title=None, error=None, reference=Non
     ax = _axis(ax, figsize=(6, 0.4 * len(results) + 1.2))
     ordered = results.sort_values(column, ascending=False)
     values = ordered[column].to_numpy()
-    spread = None
     if error is not None:
-        spread = (ordered[error] if isinstance(error, str) else error.reindex(ordered.index))
-        spread = spread.fillna(0).to_numpy()
+        error = ordered[error] if isinstance(error, str) else error.reindex(ordered.index)
+        error = error.fillna(0).to_numpy()
     ys = range(len(ordered))
-    ax.errorbar(values, ys, xerr=spread, fmt="o", color="tab:blue", capsize=3)
+    ax.errorbar(values, ys, xerr=error, fmt="o", color="tab:blue", capsize=3)
     for y, value in zip(ys, values):
         ax.annotate(f"{value:.{decimals}f}", (value, y), textcoords="offset points", xytext=(0, 7),
                     ha="center", fontsize="small")
@@ -85,42 +82,43 @@ def plot_results(results, column, ax=None, title=None, error=None, reference=Non
     if reference is not None:
         ax.axvline(reference, ls="--", color="tab:red")
     ax.grid(axis="x", alpha=0.4)
-    ax.set_xlabel(label(column))
-    ax.set_title(title or label(column))
+    ax.set(xlabel=label(column), title=title or label(column))
     return ax
 
 
 # --------------------------------------------------------------------------
-# Architecture diagram of model variant 1 (NCF)
+# Block diagrams of the models: variant 1 (NCF) and NeuMF
 # --------------------------------------------------------------------------
-_ARCH_FIGSIZE = (13.0, 5.0)
-_ARCH_DPI = 120
 _COLORS = {"input": "#dbe9f6", "layer": "#fde3c8", "vector": "#e2f0d9", "output": "#f4d6de"}
 
 
 def _box(ax, x, y, text, kind, width=1.55, height=0.62, fontsize=9.5):
-    """A rounded box centred on (x, y); returns its (left, right, bottom, top) edges."""
-    from matplotlib.patches import FancyBboxPatch
-
+    """A rounded box centred on (x, y); returns its (left, right) edges."""
     ax.add_patch(FancyBboxPatch(
         (x - width / 2, y - height / 2), width, height,
         boxstyle="round,pad=0.02,rounding_size=0.08",
         facecolor=_COLORS[kind], edgecolor="0.25", linewidth=1.2))
     ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, linespacing=1.35)
-    return x - width / 2, x + width / 2, y - height / 2, y + height / 2
+    return x - width / 2, x + width / 2
 
 
 def _arrow(ax, start, end):
-    from matplotlib.patches import FancyArrowPatch
-
     ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14,
                                  color="0.2", linewidth=1.2, shrinkA=2, shrinkB=2))
+
+
+def _row(ax, boxes, y=2.5):
+    """Boxes ``(x, text, kind, width, height)`` centred at height ``y``, left to right, each
+    with an arrow to the next."""
+    edges = [_box(ax, x, y, text, kind, width, height) for x, text, kind, width, height in boxes]
+    for (_, right), (left, _) in zip(edges, edges[1:]):
+        _arrow(ax, (right, y), (left, y))
 
 
 def _canvas(ax):
     """A frameless 13 x 5 axis for a block diagram (on a new figure unless ``ax`` is given)."""
     if ax is None:
-        fig, ax = plt.subplots(figsize=_ARCH_FIGSIZE)
+        fig, ax = plt.subplots(figsize=(13.0, 5.0))
         fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=0.9)
     ax.set_xlim(0, 13)
     ax.set_ylim(0, 5)
@@ -131,7 +129,7 @@ def _canvas(ax):
 def _save(fig, path):
     if path is not None:
         # No "Software"/date metadata: the PNG bytes depend only on the drawing.
-        fig.savefig(path, dpi=_ARCH_DPI, format="png", metadata={"Software": None})
+        fig.savefig(path, dpi=120, format="png", metadata={"Software": None})
     return fig
 
 
@@ -165,36 +163,30 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
     non_empty(widths, "cf_layers", "give the width of each CF layer, e.g. (128, 128)")
     ax = _canvas(ax)
 
-    x_in, x_emb, x_lat, x_cat, x_cf, x_head, x_out = 0.95, 3.0, 4.85, 6.5, 8.3, 10.25, 12.1
+    x_in, x_emb, x_lat, x_cat = 0.95, 3.0, 4.85, 6.5
     sides = {  # y of the one-hot box, the feature box and the side's latent row
         "user": (4.25, 3.35, 3.8, "m", r"m_{uf}", r"\mathbf{u}"),
         "item": (1.65, 0.75, 1.2, "n", r"n_{if}", r"\mathbf{v}"),
     }
     for side, (y_id, y_feat, y_mid, n_ids, n_feat, vec) in sides.items():
-        _, r_id, _, _ = _box(ax, x_in, y_id, f"one-hot {side} id\n(length ${n_ids}$)", "input")
-        _, r_ft, _, _ = _box(ax, x_in, y_feat, f"{side} features\n(length ${n_feat}$)", "input")
-        l_emb, r_emb, _, _ = _box(
-            ax, x_emb, y_mid, f"{side} embedding layer\n${n_ids} + {n_feat}$ inputs\n"
-            rf"$\to {d}$ (linear)", "layer", width=1.9, height=0.95)
+        _, r_id = _box(ax, x_in, y_id, f"one-hot {side} id\n(length ${n_ids}$)", "input")
+        _, r_ft = _box(ax, x_in, y_feat, f"{side} features\n(length ${n_feat}$)", "input")
+        l_emb, r_emb = _box(ax, x_emb, y_mid, f"{side} embedding layer\n${n_ids} + {n_feat}$ "
+                            f"inputs\n$\\to {d}$ (linear)", "layer", 1.9, 0.95)
         _arrow(ax, (r_id, y_id), (l_emb, y_mid + 0.2))
         _arrow(ax, (r_ft, y_feat), (l_emb, y_mid - 0.2))
-        l_lat, r_lat, _, _ = _box(ax, x_lat, y_mid, rf"${vec} \in \mathbb{{R}}^{{{d}}}$",
-                                  "vector", width=1.3, height=0.55, fontsize=11)
+        l_lat, r_lat = _box(ax, x_lat, y_mid, rf"${vec} \in \mathbb{{R}}^{{{d}}}$", "vector",
+                            width=1.3, height=0.55, fontsize=11)
         _arrow(ax, (r_emb, y_mid), (l_lat, y_mid))
         _arrow(ax, (r_lat, y_mid), (x_cat - 0.75, 2.5 + (0.2 if side == "user" else -0.2)))
 
     two_d = f"2{d}" if not d.isdigit() else str(2 * int(d))
-    _, r_cat, _, _ = _box(ax, x_cat, 2.5, "concat\n" + r"$[\mathbf{u}, \mathbf{v}]$" + "\n"
-                          + rf"$\in \mathbb{{R}}^{{{two_d}}}$", "vector", width=1.5, height=1.0)
-    l_cf, r_cf, _, _ = _box(ax, x_cf, 2.5, "CF layers\nfully connected\n+ ReLU\n"
-                            + " → ".join(widths), "layer", width=1.6, height=1.3)
-    l_hd, r_hd, _, _ = _box(ax, x_head, 2.5, f"output head\nLinear({widths[-1]} → 1)\n"
-                            "+ relu / bounded\n/ logits", "layer", width=1.6, height=1.3)
-    l_out, _, _, _ = _box(ax, x_out, 2.5, "predicted\nrating " + r"$\hat{r}_{ui}$", "output",
-                          width=1.5, height=0.8)
-    _arrow(ax, (r_cat, 2.5), (l_cf, 2.5))
-    _arrow(ax, (r_cf, 2.5), (l_hd, 2.5))
-    _arrow(ax, (r_hd, 2.5), (l_out, 2.5))
+    _row(ax, [(x_cat, "concat\n" + r"$[\mathbf{u}, \mathbf{v}]$" + "\n"
+               + rf"$\in \mathbb{{R}}^{{{two_d}}}$", "vector", 1.5, 1.0),
+              (8.3, "CF layers\nfully connected\n+ ReLU\n" + " → ".join(widths), "layer", 1.6, 1.3),
+              (10.25, f"output head\nLinear({widths[-1]} → 1)\n+ relu / bounded\n/ logits",
+               "layer", 1.6, 1.3),
+              (12.1, "predicted\nrating " + r"$\hat{r}_{ui}$", "output", 1.5, 0.8)])
     ax.set_title("Model variant 1 (NCF): embedding layers, then CF layers", fontsize=12)
     return _save(ax.figure, path)
 
@@ -218,9 +210,9 @@ def draw_neumf(path=None, ax=None):
     matplotlib.figure.Figure
     """
     ax = _canvas(ax)
-    x_in, x_emb, x_op, x_cat, x_out, x_pred = 0.9, 3.0, 5.6, 8.0, 10.05, 12.1
-    _, r_u, _, _ = _box(ax, x_in, 3.6, "user id $u$", "input", width=1.3)
-    _, r_i, _, _ = _box(ax, x_in, 1.4, "movie id $i$", "input", width=1.3)
+    x_in, x_emb, x_op, x_cat = 0.9, 3.0, 5.6, 8.0
+    _, r_u = _box(ax, x_in, 3.6, "user id $u$", "input", 1.3)
+    _, r_i = _box(ax, x_in, 1.4, "movie id $i$", "input", 1.3)
     towers = {  # y of the tower, its two embeddings, its operation
         "GMF": (4.0, r"$\mathbf{p}^G_u,\ \mathbf{q}^G_i$" + "\n(gmf_dim each)",
                 r"$\mathbf{p}^G_u \odot \mathbf{q}^G_i$" + "\nelement-wise product"),
@@ -228,21 +220,16 @@ def draw_neumf(path=None, ax=None):
                 r"$[\mathbf{p}^M_u, \mathbf{q}^M_i]$" + "\n→ Linear + ReLU layers"),
     }
     for tower, (y, embeddings, operation) in towers.items():
-        l_emb, r_emb, _, _ = _box(ax, x_emb, y, f"{tower} embeddings\n" + embeddings, "layer",
-                                  width=2.0, height=1.0)
+        l_emb, r_emb = _box(ax, x_emb, y, f"{tower} embeddings\n" + embeddings, "layer", 2.0, 1.0)
         _arrow(ax, (r_u, 3.6), (l_emb, y + 0.15))
         _arrow(ax, (r_i, 1.4), (l_emb, y - 0.15))
-        l_op, r_op, _, _ = _box(ax, x_op, y, operation, "vector", width=2.3, height=1.0)
+        l_op, r_op = _box(ax, x_op, y, operation, "vector", 2.3, 1.0)
         _arrow(ax, (r_emb, y), (l_op, y))
         _arrow(ax, (r_op, y), (x_cat - 0.8, 2.5 + (0.25 if tower == "GMF" else -0.25)))
-    l_cat, r_cat, _, _ = _box(ax, x_cat, 2.5, "concat\n" + r"$[\phi^{GMF}, \phi^{MLP}]$",
-                              "vector", width=1.6, height=0.9)
-    l_o, r_o, _, _ = _box(ax, x_out, 2.5, "Linear(·, 1)\n" + r"$+\ \mu + b_u + b_i$"
-                          + "\n(optional biases)\n+ head", "layer", width=1.9, height=1.3)
-    l_p, _, _, _ = _box(ax, x_pred, 2.5, "prediction\n" + r"$\hat{y}_{ui}$", "output",
-                        width=1.3, height=0.8)
-    _arrow(ax, (r_cat, 2.5), (l_o, 2.5))
-    _arrow(ax, (r_o, 2.5), (l_p, 2.5))
+    _row(ax, [(x_cat, "concat\n" + r"$[\phi^{GMF}, \phi^{MLP}]$", "vector", 1.6, 0.9),
+              (10.05, "Linear(·, 1)\n" + r"$+\ \mu + b_u + b_i$" + "\n(optional biases)\n+ head",
+               "layer", 1.9, 1.3),
+              (12.1, "prediction\n" + r"$\hat{y}_{ui}$", "output", 1.3, 0.8)])
     ax.set_title("NeuMF: a GMF tower and an MLP tower with their own embeddings, "
                  "fused by one output layer", fontsize=12)
     return _save(ax.figure, path)

@@ -27,20 +27,18 @@ def _top_n(scores, n):
 def _movie_table(encoder, items, movies):
     """movieId (and title/genres when ``movies`` is given) for item indices."""
     movie_ids = np.asarray(encoder.item_ids)[items]
-    table = pd.DataFrame({"movieId": movie_ids})
-    if movies is not None:
-        if "movieId" in require_columns(movies, ["title"], "movies").columns:
-            movies = movies.set_index("movieId")
-        if movies.index.has_duplicates:
-            raise ValueError(f"movies lists movieId {movies.index[movies.index.duplicated()][0]} "
-                             "more than once; keep one row per movie "
-                             "(movies[~movies.index.duplicated()])")
-        columns = [c for c in ("title", "genres") if c in movies.columns]
-        # reindex, not loc: a movie missing from `movies` gets NaN rather than failing.
-        info = movies[columns].reindex(movie_ids)
-        for column in columns:
-            table[column] = info[column].to_numpy()
-    return table
+    if movies is None:
+        return pd.DataFrame({"movieId": movie_ids})
+    if "movieId" in require_columns(movies, ["title"], "movies").columns:
+        movies = movies.set_index("movieId")
+    if movies.index.has_duplicates:
+        raise ValueError(f"movies lists movieId {movies.index[movies.index.duplicated()][0]} "
+                         "more than once; keep one row per movie "
+                         "(movies[~movies.index.duplicated()])")
+    # reindex, not loc: a movie missing from `movies` gets NaN rather than failing.
+    info = movies.reindex(movie_ids)
+    columns = [c for c in ("title", "genres") if c in info.columns]
+    return pd.DataFrame({"movieId": movie_ids} | {c: info[c].to_numpy() for c in columns})
 
 
 def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None, n=10):
@@ -82,14 +80,12 @@ def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None,
     same_length(train_users=train_users, train_items=train_items)
     user = encoder.user_index([user_id])[0]
 
-    items = np.arange(n_items)
-    scores = scores_array(score_fn(np.full(n_items, user), items), n_items)
+    scores = scores_array(score_fn(np.full(n_items, user), np.arange(n_items)), n_items)
     scores[train_items[train_users == user]] = -np.inf  # already seen: not a recommendation
     top = _top_n(scores, n)
 
-    table = _movie_table(encoder, top, movies)
+    table = _movie_table(encoder, top, movies).assign(score=scores[top])
     table.insert(0, "rank", np.arange(1, len(top) + 1))
-    table["score"] = scores[top]
     return table
 
 
@@ -137,6 +133,4 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     similarity[item] = -np.inf
     top = _top_n(similarity, n)
 
-    table = _movie_table(encoder, top, movies)
-    table["similarity"] = similarity[top]
-    return table
+    return _movie_table(encoder, top, movies).assign(similarity=similarity[top])

@@ -27,26 +27,23 @@ def _frame(ratings):
     return ratings
 
 
-def _random_mask(ratings, test_fraction, seed):
-    test_mask = np.zeros(len(ratings), dtype=bool)
+# Each returns the positions of the test rows.
+def _random_rows(ratings, test_fraction, seed):
     n_test = int(round(test_fraction * len(ratings)))
-    test_mask[np.random.default_rng(seed).permutation(len(ratings))[:n_test]] = True
-    return test_mask
+    return np.random.default_rng(seed).permutation(len(ratings))[:n_test]
 
 
-def _stratified_mask(ratings, test_fraction, seed):
+def _stratified_rows(ratings, test_fraction, seed):
     rng = np.random.default_rng(seed)
     users = ratings["userId"].to_numpy()
     order = np.lexsort((rng.random(len(users)), users))  # shuffle within each user
     counts = np.bincount(pd.factorize(users[order])[0])
     position = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
     n_test = np.minimum(np.round(counts * test_fraction).astype(int), counts - 1)
-    test_mask = np.zeros(len(users), dtype=bool)
-    test_mask[order] = position < np.repeat(n_test, counts)
-    return test_mask
+    return order[position < np.repeat(n_test, counts)]
 
 
-def _last_mask(ratings):
+def _last_rows(ratings):
     require_columns(ratings, ["timestamp"], "ratings (leave-last-out orders by time)")
     missing = ratings["timestamp"].isna().to_numpy()
     if missing.any():
@@ -58,17 +55,16 @@ def _last_mask(ratings):
     order = np.lexsort((np.arange(len(users)), ratings["timestamp"].to_numpy(), users))
     last = np.r_[users[order][1:] != users[order][:-1], True]
     first = np.r_[True, users[order][1:] != users[order][:-1]]
-    test_mask = np.zeros(len(users), dtype=bool)
-    test_mask[order[last & ~first]] = True
-    return test_mask
+    return order[last & ~first]  # a user's only rating is both: it stays in train
 
 
-_MASKS = {"random": _random_mask, "stratified": _stratified_mask, "last": _last_mask}
+_TEST_ROWS = {"random": _random_rows, "stratified": _stratified_rows, "last": _last_rows}
 
 
 def _split(ratings, method, part, *args):
     """``(rest, part)`` frames; an empty part is an error naming it and what to do."""
-    test_mask = _MASKS[method](_frame(ratings), *args)
+    test_mask = np.zeros(len(_frame(ratings)), dtype=bool)
+    test_mask[_TEST_ROWS[method](ratings, *args)] = True
     for name, mask in (("train", ~test_mask), (part, test_mask)):
         if not mask.any():
             raise ValueError(f"the {name} part of this {method!r} split would be empty "
@@ -111,7 +107,7 @@ def train_val_test_split(ratings, test_fraction=0.1, val_fraction=0.1, seed=0,
     ``val_fraction`` is a fraction of the remaining train part. Pick epochs and
     hyperparameters on validation; touch test once per model.
     """
-    one_of(method, tuple(_MASKS), "method")
+    one_of(method, tuple(_TEST_ROWS), "method")
     if method == "last":
         rest, test = _split(ratings, method, "test")
         train, val = _split(rest, method, "validation")

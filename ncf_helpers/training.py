@@ -22,8 +22,6 @@ from .metrics import model_scorer
 from .sampling import NegativeSampler, add_negatives, check_ratio, iterate_batches, to_tensors
 from .utils import get_device
 
-__all__ = ["OPTIMIZERS", "SCHEDULERS", "show_progress", "predict", "make_optimizer", "fit"]
-
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = (None, "plateau", "step")
 

@@ -230,7 +230,11 @@ def test_timestamp_optional():
 def test_wrong_column_count_in_u_data(tmp_path):
     write_ml100k(tmp_path)
     (tmp_path / "u.data").write_text("1\t2\t3\n")
-    with pytest.raises(ValueError, match="expected 4"):
+    with pytest.raises(ValueError, match=r"u\.data: expected 4 columns .*found 3"):
+        read_ml100k(tmp_path)
+    write_ml100k(tmp_path)
+    (tmp_path / "u.user").write_text("1|24|M|technician\n")
+    with pytest.raises(ValueError, match=r"u\.user: expected 5 columns .*found 4"):
         read_ml100k(tmp_path)
 
 

@@ -61,13 +61,13 @@ def test_user_features_exact(users):
     assert got.to_numpy().dtype == np.float32
 
 
-def test_user_features_accepts_id_column_and_fixed_vocabulary(users):
+def test_user_features_accepts_id_column_and_uses_the_encoder_users_values(users):
     enc = encoder_for([10, 20], [1])
-    got = user_features(users.reset_index(), enc, occupations=["writer", "student", "x"],
-                        genders=["M", "F"])
-    assert list(got.columns[-5:]) == ["gender:M", "gender:F", "occupation:writer",
-                                      "occupation:student", "occupation:x"]
-    np.testing.assert_array_equal(got.to_numpy()[:, -5:], [[1, 0, 0, 1, 0], [1, 0, 1, 0, 0]])
+    got = user_features(users.reset_index(), enc)
+    pd.testing.assert_frame_equal(got, user_features(users, enc))
+    # only the values of the encoder's users: M, student and writer
+    assert list(got.columns[-3:]) == ["gender:M", "occupation:student", "occupation:writer"]
+    np.testing.assert_array_equal(got.to_numpy()[:, -3:], [[1, 1, 0], [1, 0, 1]])
 
 
 def test_user_features_missing_id_is_key_error(users):
@@ -82,14 +82,12 @@ def test_user_features_missing_column_is_named(users, column):
         user_features(users.drop(columns=column), encoder_for([10], [1]))
 
 
-def test_user_features_rejects_missing_values_and_bad_vocabulary(users):
+def test_user_features_rejects_missing_values(users):
     enc = encoder_for([10, 20], [1])
     broken = users.astype({"gender": object})
     broken.loc[20, "gender"] = None
-    with pytest.raises(ValueError, match="'gender' is missing for user id 20"):
+    with pytest.raises(ValueError, match="'gender' is missing for user id 20; fill it in"):
         user_features(broken, enc)
-    with pytest.raises(ValueError, match="'writer' is not in the vocabulary"):
-        user_features(users, enc, occupations=["student"])
 
 
 def test_user_features_rejects_duplicates_and_unfitted_encoder(users):
@@ -129,19 +127,14 @@ def test_item_features_exact(movies):
     assert got.to_numpy().dtype == np.float32
 
 
-def test_item_features_fixed_vocabularies(movies):
-    enc = encoder_for([1], [1, 2])
-    got = item_features(movies, enc, genres=["Drama", "Action", "Comedy", "Horror"],
-                        decades=[1960, 1970, 1990])
-    assert list(got.columns) == ["genre:Drama", "genre:Action", "genre:Comedy",
-                                 "genre:Horror", "year:1960s", "year:1970s", "year:1990s",
-                                 "year:unknown"]
-    np.testing.assert_array_equal(got.to_numpy(), [[0, 1, 1, 0, 0, 1, 0, 0],
-                                                   [1, 0, 0, 0, 0, 0, 1, 0]])
-    with pytest.raises(ValueError, match="genre 'Comedy' of movie id 1"):
-        item_features(movies, enc, genres=["Action", "Drama"])
-    with pytest.raises(ValueError, match="'year:1970s' is not in the vocabulary"):
-        item_features(movies, enc, decades=[1990])
+def test_item_features_columns_come_from_the_encoder_movies(movies):
+    got = item_features(movies, encoder_for([1], [1, 2]))
+    # movie 3 (no genres, no year) and movie 4 are not in the encoder: no column of theirs,
+    # but year:unknown is always there.
+    assert list(got.columns) == ["genre:Action", "genre:Comedy", "genre:Drama",
+                                 "year:1970s", "year:1990s", "year:unknown"]
+    np.testing.assert_array_equal(got.to_numpy(), [[1, 1, 0, 1, 0, 0], [0, 0, 1, 0, 1, 0]])
+    assert list(item_features(movies, encoder_for([1], [3])).columns) == ["year:unknown"]
 
 
 def test_item_features_missing_id_and_columns(movies):
