@@ -10,16 +10,7 @@ Every baseline follows one small interface::
 """
 import numpy as np
 
-from .checks import (
-    bounds,
-    finite_array,
-    finite_number,
-    fitted,
-    index_array,
-    non_empty,
-    positive_int,
-    same_length,
-)
+from . import checks
 
 __all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
 
@@ -34,23 +25,23 @@ class _Baseline:
 
     def _validate_fit(self, users, items, ratings, n_users, n_items, need_ratings=True):
         if self.rating_range is not None:
-            bounds(self.rating_range, "rating_range")
-        self.n_users_ = positive_int(n_users, "n_users")
-        self.n_items_ = positive_int(n_items, "n_items")
-        users = index_array(users, "users", self.n_users_)
-        items = index_array(items, "items", self.n_items_)
-        non_empty(users, f"the training set of {type(self).__name__}")
+            checks.bounds(self.rating_range, "rating_range")
+        self.n_users_ = checks.positive_int(n_users, "n_users")
+        self.n_items_ = checks.positive_int(n_items, "n_items")
+        users = checks.index_array(users, "users", self.n_users_)
+        items = checks.index_array(items, "items", self.n_items_)
+        checks.non_empty(users, f"the training set of {type(self).__name__}")
         arrays = {"users": users, "items": items}
         if need_ratings or ratings is not None:  # Popularity ignores ratings, if it has them
-            arrays["ratings"] = finite_array(ratings, "ratings")
-        same_length(**arrays)
+            arrays["ratings"] = checks.finite_array(ratings, "ratings")
+        checks.same_length(**arrays)
         return users, items, arrays.get("ratings")
 
     def _validate_predict(self, users, items):
-        fitted(self, "n_items_")
-        users = index_array(users, "user index", self.n_users_)
-        items = index_array(items, "item index", self.n_items_)
-        same_length(users=users, items=items)
+        checks.fitted(self, "n_items_")
+        users = checks.index_array(users, "user index", self.n_users_)
+        items = checks.index_array(items, "item index", self.n_items_)
+        checks.same_length(users=users, items=items)
         return users, items
 
     def _clip(self, predictions):
@@ -127,9 +118,9 @@ class BiasBaseline(_Baseline):
 
     def fit(self, users, items, ratings, n_users, n_items):
         """Learn the global mean and the user and item biases. Returns ``self``."""
-        reg_user = finite_number(self.reg_user, "reg_user", minimum=0)
-        reg_item = finite_number(self.reg_item, "reg_item", minimum=0)
-        n_iters = positive_int(self.n_iters, "n_iters")
+        reg_user = checks.finite_number(self.reg_user, "reg_user", minimum=0)
+        reg_item = checks.finite_number(self.reg_item, "reg_item", minimum=0)
+        n_iters = checks.positive_int(self.n_iters, "n_iters")
         users, items, ratings = self._validate_fit(users, items, ratings, n_users, n_items)
 
         mu = ratings.mean()

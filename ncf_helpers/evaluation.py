@@ -23,19 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import checks
+from . import checks, metrics
 from .losses import BCEL1L2Loss, MSEL1L2Loss
-from .metrics import (
-    full_hit_rate_metric,
-    full_ranking_metrics,
-    mae,
-    model_scorer,
-    ranking_metrics_from_candidates,
-    rmse,
-    rmse_metric,
-    sample_candidates,
-    sampled_hit_rate_metric,
-)
 from .sampling import NegativeSampler
 from .training import fit
 
@@ -72,7 +61,7 @@ class RatingProtocol:
 
     def val_metric(self):
         """A :func:`fit` metric: RMSE on the validation ratings (lower is better)."""
-        return rmse_metric(*self.val)
+        return metrics.rmse_metric(*self.val)
 
     def loss(self, model, l1_weight=0.0, l2_weight=0.0):
         """MSE plus the L1/L2 penalty on the embedding rows a batch uses."""
@@ -86,8 +75,8 @@ class RatingProtocol:
     def evaluate(self, score_fn, part="test"):
         """``{"RMSE", "MAE"}`` of ``score_fn`` on the ``"val"`` or ``"test"`` ratings."""
         users, items, ratings = getattr(self, checks.one_of(part, PARTS, "part"))
-        predictions = np.asarray(score_fn(users, items), dtype=np.float64)
-        return {"RMSE": rmse(ratings, predictions), "MAE": mae(ratings, predictions)}
+        predicted = np.asarray(score_fn(users, items), dtype=np.float64)
+        return {"RMSE": metrics.rmse(ratings, predicted), "MAE": metrics.mae(ratings, predicted)}
 
 
 @dataclass
@@ -129,16 +118,16 @@ class RankingProtocol:
         train, val, test = _split_arrays(split)
         k = checks.positive_int(k, "k")
         n_users, n_items = split.encoder.n_users, split.encoder.n_items
-        val_candidates = sample_candidates(val[0], val[1], train[0], train[1], n_items,
-                                           n_negatives=n_negatives, seed=seed + 1)
+        val_candidates = metrics.sample_candidates(val[0], val[1], train[0], train[1], n_items,
+                                                   n_negatives=n_negatives, seed=seed + 1)
         known_u, known_i, _ = _joined(train, val)
-        test_candidates = sample_candidates(test[0], test[1], known_u, known_i, n_items,
-                                            n_negatives=n_negatives, seed=seed)
+        test_candidates = metrics.sample_candidates(test[0], test[1], known_u, known_i, n_items,
+                                                    n_negatives=n_negatives, seed=seed)
         return cls(train, val, test, n_users, n_items, val_candidates, test_candidates, k)
 
     def val_metric(self):
         """A :func:`fit` metric: sampled HR@K on the validation items (higher is better)."""
-        return sampled_hit_rate_metric(self.val[0], self.val_candidates, self.k)
+        return metrics.sampled_hit_rate_metric(self.val[0], self.val_candidates, self.k)
 
     def loss(self, model, l1_weight=0.0, l2_weight=0.0):
         """Binary cross entropy on logits plus the L1/L2 penalty."""
@@ -161,9 +150,9 @@ class RankingProtocol:
         users, items, _ = getattr(self, checks.one_of(part, PARTS, "part"))
         candidates = self.val_candidates if part == "val" else self.test_candidates
         known_u, known_i, _ = self.train if part == "val" else _joined(self.train, self.val)
-        sampled = ranking_metrics_from_candidates(score_fn, users, candidates, self.k)
-        full = full_ranking_metrics(score_fn, users, items, known_u, known_i, self.n_items,
-                                    k=self.k)
+        sampled = metrics.ranking_metrics_from_candidates(score_fn, users, candidates, self.k)
+        full = metrics.full_ranking_metrics(score_fn, users, items, known_u, known_i,
+                                            self.n_items, k=self.k)
         return {"sampled HR": sampled["hit_rate"], "sampled NDCG": sampled["ndcg"],
                 "full HR": full["hit_rate"], "full NDCG": full["ndcg"]}
 
@@ -213,8 +202,8 @@ class FullRankingProtocol(RankingProtocol):
 
     def val_metric(self):
         """A :func:`fit` metric: full HR@K on the validation items (higher is better)."""
-        return full_hit_rate_metric(self.val[0], self.val[1], self.train[0], self.train[1],
-                                    self.n_items, self.k)
+        return metrics.full_hit_rate_metric(self.val[0], self.val[1], self.train[0],
+                                            self.train[1], self.n_items, self.k)
 
 
 def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_weight=0.0,
@@ -308,14 +297,14 @@ def _run(caller, name, make_model, protocol, refit_epochs, seed, penalties, loss
         history = fit(model, train, protocol.val_metric(), loss, mode=protocol.mode,
                       seed=seed, **kwargs)
         best_epoch = int(history.attrs["best_epoch"])
-        val = protocol.evaluate(model_scorer(model), "val")
+        val = protocol.evaluate(metrics.model_scorer(model), "val")
     else:
         metric = _keep_last_epoch()
         history = fit(model, train, metric, loss, mode="min", epochs=refit_epochs,
                       patience=None, seed=seed, **kwargs)
         history = history.drop(columns=f"val_{metric.__name__}")
         best_epoch, val = refit_epochs, {}
-    test = protocol.evaluate(model_scorer(model), "test")
+    test = protocol.evaluate(metrics.model_scorer(model), "test")
     return Result(name, model, history, val, test, best_epoch, time.perf_counter() - start,
                   seed)
 

@@ -25,15 +25,7 @@ arrays of equal length and returning one float per pair, higher meaning better.
 import numpy as np
 import torch
 
-from .checks import (
-    callable_arg,
-    finite_array,
-    index_array,
-    non_empty,
-    positive_int,
-    same_length,
-    scores_array,
-)
+from . import checks
 from .sampling import NegativeSampler
 
 
@@ -49,10 +41,11 @@ def _sorted_unique(values):
 def _check_pairs(users, items, what, n_items=None, empty=None):
     """``what`` users and items as index arrays of equal length; with ``empty`` (a hint
     of what to do), refuse none at all."""
-    users, items = index_array(users, f"{what} users"), index_array(items, f"{what} items", n_items)
-    same_length(**{f"{what} users": users, f"{what} items": items})
+    users = checks.index_array(users, f"{what} users")
+    items = checks.index_array(items, f"{what} items", n_items)
+    checks.same_length(**{f"{what} users": users, f"{what} items": items})
     if empty is not None:
-        non_empty(users, f"{what} users", empty)
+        checks.non_empty(users, f"{what} users", empty)
     return users, items
 
 
@@ -62,8 +55,8 @@ def _check_candidates(users, candidates):
     if candidates.ndim != 2 or candidates.shape[1] < 2:
         raise ValueError(f"candidates must have shape (n_test, 1 + n_negatives), got "
                          f"{candidates.shape}; build them with sample_candidates")
-    users = index_array(users, "users")
-    same_length(users=users, candidates=candidates)
+    users = checks.index_array(users, "users")
+    checks.same_length(users=users, candidates=candidates)
     return users, candidates
 
 
@@ -74,9 +67,9 @@ _SCORER_HINT = "pass score_fn(users, items) -> scores, e.g. model_scorer(model)"
 # rating error
 # ---------------------------------------------------------------------------
 def _check_ratings(y_true, y_pred):
-    y_true = finite_array(np.ravel(y_true), "y_true")
-    y_pred = finite_array(np.ravel(y_pred), "y_pred")
-    if not same_length(y_true=y_true, y_pred=y_pred):
+    y_true = checks.finite_array(np.ravel(y_true), "y_true")
+    y_pred = checks.finite_array(np.ravel(y_pred), "y_pred")
+    if not checks.same_length(y_true=y_true, y_pred=y_pred):
         raise ValueError("y_true and y_pred are empty")
     return y_true, y_pred
 
@@ -134,10 +127,10 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
         groups) and ``n_users`` (the number of groups). See the module docstring
         for the definitions.
     """
-    k = positive_int(k, "k")
-    ranks = index_array(ranks, "ranks")
+    k = checks.positive_int(k, "k")
+    ranks = checks.index_array(ranks, "ranks")
     groups = np.ravel(groups)
-    same_length(ranks=ranks, groups=groups)
+    checks.same_length(ranks=ranks, groups=groups)
     if ranks.size == 0:
         raise ValueError("no ranks given: there is nothing to evaluate")
     _, group = np.unique(groups, return_inverse=True)
@@ -208,8 +201,8 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     ValueError
         If a test user has fewer than ``n_negatives`` unrated items.
     """
-    n_items = positive_int(n_items, "n_items")
-    n_negatives = positive_int(n_negatives, "n_negatives")
+    n_items = checks.positive_int(n_items, "n_items")
+    n_negatives = checks.positive_int(n_negatives, "n_negatives")
     test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
@@ -284,12 +277,12 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     dict
         ``hit_rate`` and ``ndcg`` (means over test pairs) and ``n_test``.
     """
-    callable_arg(score_fn, "score_fn", _SCORER_HINT)
-    k = positive_int(k, "k")
+    checks.callable_arg(score_fn, "score_fn", _SCORER_HINT)
+    k = checks.positive_int(k, "k")
     test_users, candidates = _check_candidates(test_users, candidates)
-    flat_items = index_array(candidates.ravel(), "candidates")
+    flat_items = checks.index_array(candidates.ravel(), "candidates")
     users = np.repeat(test_users, candidates.shape[1])
-    scores = scores_array(score_fn(users, flat_items), len(users)).reshape(candidates.shape)
+    scores = checks.scores_array(score_fn(users, flat_items), len(users)).reshape(candidates.shape)
 
     # Pessimistic rank: every negative scoring at least as high is ranked above.
     ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
@@ -334,10 +327,10 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
         ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test
         users) and ``n_users``.
     """
-    callable_arg(score_fn, "score_fn", _SCORER_HINT)
-    n_items = positive_int(n_items, "n_items")
-    k = positive_int(k, "k")
-    chunk_size = positive_int(chunk_size, "chunk_size")
+    checks.callable_arg(score_fn, "score_fn", _SCORER_HINT)
+    n_items = checks.positive_int(n_items, "n_items")
+    k = checks.positive_int(k, "k")
+    chunk_size = checks.positive_int(chunk_size, "chunk_size")
     test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
@@ -356,8 +349,8 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     for start in range(0, len(users), chunk_size):
         chunk = users[start:start + chunk_size]
         row_of[chunk] = np.arange(len(chunk))
-        scores = scores_array(score_fn(np.repeat(chunk, n_items), np.tile(all_items, len(chunk))),
-                              len(chunk) * n_items).reshape(len(chunk), n_items)
+        scores = score_fn(np.repeat(chunk, n_items), np.tile(all_items, len(chunk)))
+        scores = checks.scores_array(scores, len(chunk) * n_items).reshape(len(chunk), n_items)
 
         # The chunk's pairs lie in one slice of each user-sorted split; the train
         # slice may also hold users without test pairs (row -1), which are skipped.
@@ -411,15 +404,15 @@ def model_scorer(model, batch_size=65536, device=None):
         ``score_fn(users, items) -> np.ndarray[float64]``, run in eval mode
         under ``torch.no_grad()``.
     """
-    batch_size = positive_int(batch_size, "batch_size")
+    batch_size = checks.positive_int(batch_size, "batch_size")
     if device is None:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")
 
     def score_fn(users, items):
-        users = index_array(users, "users")
-        items = index_array(items, "items")
-        same_length(users=users, items=items)
+        users = checks.index_array(users, "users")
+        items = checks.index_array(items, "items")
+        checks.same_length(users=users, items=items)
         was_training = model.training
         model.eval()
         out = []
@@ -453,8 +446,8 @@ def rmse_metric(users, items, ratings):
     Returns ``metric(model) -> float`` named ``"rmse"``; use ``mode="min"`` in ``fit``.
     """
     users, items = _check_pairs(users, items, "validation", empty=_NOTHING_TO_VALIDATE)
-    ratings = finite_array(ratings, "validation ratings")
-    same_length(users=users, ratings=ratings)
+    ratings = checks.finite_array(ratings, "validation ratings")
+    checks.same_length(users=users, ratings=ratings)
     return _named(lambda model: rmse(ratings, model_scorer(model)(users, items)), "rmse")
 
 
@@ -502,7 +495,7 @@ def sampled_hit_rate_metric(users, candidates, k=10):
     pairs (held-out item in column 0). Returns ``metric(model) -> float`` named
     ``f"hr{k}"``; use ``mode="max"`` in ``fit``.
     """
-    k = positive_int(k, "k")
+    k = checks.positive_int(k, "k")
     users, candidates = _check_candidates(users, candidates)
 
     def metric(model):
@@ -523,8 +516,8 @@ def full_hit_rate_metric(users, items, known_users, known_items, n_items, k=10):
 
     Returns ``metric(model) -> float`` named ``f"full_hr{k}"``; use ``mode="max"``.
     """
-    k = positive_int(k, "k")
-    n_items = positive_int(n_items, "n_items")
+    k = checks.positive_int(k, "k")
+    n_items = checks.positive_int(n_items, "n_items")
     users, items = _check_pairs(users, items, "validation", n_items, _NOTHING_TO_VALIDATE)
     known_users, known_items = _check_pairs(known_users, known_items, "known", n_items)
 

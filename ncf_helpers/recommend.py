@@ -7,14 +7,7 @@ use the fitted :class:`~ncf_helpers.encoding.IdEncoder` to reach the model's ind
 import numpy as np
 import pandas as pd
 
-from .checks import (
-    callable_arg,
-    index_array,
-    positive_int,
-    require_columns,
-    same_length,
-    scores_array,
-)
+from . import checks
 
 
 def _top_n(scores, n):
@@ -29,7 +22,7 @@ def _movie_table(encoder, items, movies):
     movie_ids = np.asarray(encoder.item_ids)[items]
     if movies is None:
         return pd.DataFrame({"movieId": movie_ids})
-    if "movieId" in require_columns(movies, ["title"], "movies").columns:
+    if "movieId" in checks.require_columns(movies, ["title"], "movies").columns:
         movies = movies.set_index("movieId")
     if movies.index.has_duplicates:
         raise ValueError(f"movies lists movieId {movies.index[movies.index.duplicated()][0]} "
@@ -72,15 +65,15 @@ def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None,
     KeyError
         If ``user_id`` is unknown to the encoder.
     """
-    callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
-    n = positive_int(n, "n")
+    checks.callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+    n = checks.positive_int(n, "n")
     n_items = encoder.n_items
-    train_users = index_array(train_users, "train_users")
-    train_items = index_array(train_items, "train_items", n_items)
-    same_length(train_users=train_users, train_items=train_items)
+    train_users = checks.index_array(train_users, "train_users")
+    train_items = checks.index_array(train_items, "train_items", n_items)
+    checks.same_length(train_users=train_users, train_items=train_items)
     user = encoder.user_index([user_id])[0]
 
-    scores = scores_array(score_fn(np.full(n_items, user), np.arange(n_items)), n_items)
+    scores = checks.scores_array(score_fn(np.full(n_items, user), np.arange(n_items)), n_items)
     scores[train_items[train_users == user]] = -np.inf  # already seen: not a recommendation
     top = _top_n(scores, n)
 
@@ -115,7 +108,7 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     KeyError
         If ``movie_id`` is unknown to the encoder.
     """
-    n = positive_int(n, "n")
+    n = checks.positive_int(n, "n")
     if hasattr(item_embeddings, "detach"):  # a torch tensor, possibly on GPU
         item_embeddings = item_embeddings.detach().cpu().numpy()
     embeddings = np.asarray(item_embeddings, dtype=np.float64)
