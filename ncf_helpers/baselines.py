@@ -12,8 +12,6 @@ import numpy as np
 
 from . import checks
 
-__all__ = ["GlobalMean", "BiasBaseline", "Popularity"]
-
 
 class _Baseline:
     """Input validation and the scorer interface shared by the baselines."""

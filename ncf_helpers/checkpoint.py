@@ -21,15 +21,6 @@ FORMAT_VERSION = 1
 _KEYS = ("format_version", "model_class", "config", "state_dict", "encoder", "extra")
 
 
-def _plain(value):
-    """Tuples as lists, recursively, so configs compare equal however they were built."""
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
 def save_checkpoint(path, model, encoder=None, extra=None):
     """Write ``model`` (and optionally its encoder and metadata) to ``path``, atomically.
 
@@ -125,7 +116,7 @@ def _check_same_architecture(model, payload):
     if type(model).__name__ != payload["model_class"]:
         raise ValueError(f"model is a {type(model).__name__} but the checkpoint holds a "
                          f"{payload['model_class']}")
-    mine, theirs = _plain(model.config), _plain(payload["config"])
+    mine, theirs = model.config, payload["config"]
     differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
     if differ:
         details = ", ".join(f"{k}: model {mine.get(k)!r} vs checkpoint {theirs.get(k)!r}"

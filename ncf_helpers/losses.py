@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import finite_number, instance, non_negative_int, positive_int
+from .checks import callable_arg, finite_number, instance, non_negative_int, positive_int
 from .sampling import NegativeSampler
 
 
@@ -26,11 +26,9 @@ def check_shapes(pred, target):
     with every target.
     """
     if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(
-            f"prediction shape {tuple(pred.shape)} does not match target shape "
-            f"{tuple(target.shape)}: squeeze the model output (this is the original's "
-            "broadcast bug: mse_loss would compare every prediction with every target)"
-        )
+        raise ValueError(f"prediction shape {tuple(pred.shape)} does not match target shape "
+                         f"{tuple(target.shape)}: squeeze the model output (the original's "
+                         "broadcast bug: mse_loss compares every prediction with every target)")
 
 
 def _require_logits(model, loss):
@@ -62,9 +60,8 @@ class RegularizedLoss(nn.Module):
 
     def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
         super().__init__()
-        if not callable(getattr(model, "penalty", None)):
-            raise TypeError(
-                f"model must have a penalty(users, items, p) method, got {type(model).__name__}")
+        callable_arg(getattr(model, "penalty", None), "model.penalty",
+                     f"pass a RecModel, not a {type(model).__name__}")
         # Kept out of the module tree so the loss's state_dict and parameters()
         # do not duplicate the model's weights.
         object.__setattr__(self, "model", model)
@@ -100,9 +97,8 @@ class RegularizedLoss(nn.Module):
 
     def _penalized(self, loss, users, items):
         """``loss`` plus the L1 and squared-L2 penalties of the rows the batch used."""
-        if self.l1_weight or self.l2_weight:
-            if users is None or items is None:
-                raise ValueError("users and items are needed when l1_weight or l2_weight > 0")
+        if (self.l1_weight or self.l2_weight) and (users is None or items is None):
+            raise ValueError("users and items are needed when l1_weight or l2_weight > 0")
         if self.l1_weight:
             loss = loss + self.l1_weight * self.model.penalty(users, items, 1)
         if self.l2_weight:
@@ -142,10 +138,9 @@ class BCEL1L2Loss(RegularizedLoss):
         """Labels must lie in ``[0, 1]``: star ratings are not probabilities."""
         targets = np.asarray(targets)
         if targets.size and (targets.min() < 0 or targets.max() > 1):
-            raise ValueError(
-                f"BCE targets must lie in [0, 1], got values from {targets.min():g} to "
-                f"{targets.max():g}; use MSEL1L2Loss for star ratings, or label "
-                "interactions 1 and negatives 0")
+            raise ValueError(f"BCE targets must lie in [0, 1], got values from {targets.min():g} "
+                             f"to {targets.max():g}; use MSEL1L2Loss for star ratings, or "
+                             "label interactions 1 and negatives 0")
 
     def data_loss(self, pred, target):
         check_shapes(pred, target)

@@ -26,18 +26,12 @@ import numpy as np
 import torch
 
 from . import checks
-from .sampling import NegativeSampler
+from .sampling import NegativeSampler, sorted_unique
 
 
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-def _sorted_unique(values):
-    """``np.unique`` for int arrays via a plain sort (faster than its hash path)."""
-    values = np.sort(values)
-    return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
-
-
 def _check_pairs(users, items, what, n_items=None, empty=None):
     """``what`` users and items as index arrays of equal length; with ``empty`` (a hint
     of what to do), refuse none at all."""
@@ -216,10 +210,8 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     n_unrated = n_items - n_rated[test_users]
     if np.any(n_unrated < n_negatives):
         user = test_users[np.argmax(n_unrated < n_negatives)]
-        raise ValueError(
-            f"user {user} has only {n_items - n_rated[user]} unrated items, "
-            f"fewer than n_negatives={n_negatives}"
-        )
+        raise ValueError(f"user {user} has only {n_items - n_rated[user]} unrated items, "
+                         f"fewer than n_negatives={n_negatives}")
 
     def bad_entries(rows):
         """Mask of entries in ``rows`` that are rated or repeat an earlier entry."""
@@ -336,11 +328,11 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
 
     # Sort both splits by user so a chunk of users maps to contiguous slices.
-    test_keys = _sorted_unique(test_users * n_items + test_items)
+    test_keys = sorted_unique(test_users * n_items + test_items)
     test_users, test_items = test_keys // n_items, test_keys % n_items
     by_user = np.argsort(train_users, kind="stable")
     train_users, train_items = train_users[by_user], train_items[by_user]
-    users = _sorted_unique(test_users)
+    users = sorted_unique(test_users)
     row_of = np.full(max(users.max(), train_users.max(initial=0)) + 1, -1)
     all_items = np.arange(n_items)
     pair_block = max(1, 2**22 // n_items)  # bounds the (pairs x n_items) comparison

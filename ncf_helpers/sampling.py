@@ -36,6 +36,12 @@ def _check_memory(ratio, n_positives, n_negatives):
             f"{have / 40 / n_positives:,.0f} (NCF uses 4)")
 
 
+def sorted_unique(values):
+    """``np.unique`` for int arrays via a plain sort (faster than its hash path)."""
+    values = np.sort(values)
+    return values[np.r_[True, values[1:] != values[:-1]]] if values.size else values
+
+
 def _stable_argsort(values):
     """``np.argsort(values, kind="stable")`` for non-negative ints, but faster.
 
@@ -83,8 +89,7 @@ class NegativeSampler:
         if (self.n_users or int(users.max()) + 1) * self.n_items >= 2**63:
             raise ValueError(f"{int(users.max()) + 1} users x {self.n_items} items do not fit "
                              "in 64-bit keys; encode ids with IdEncoder first")
-        keys = np.sort(users * self.n_items + items)
-        self.keys = keys[np.r_[True, keys[1:] != keys[:-1]]]  # sorted, duplicates dropped
+        self.keys = sorted_unique(users * self.n_items + items)
         self.seen_per_user = np.bincount(self.keys // self.n_items)
         # A one-byte-per-slot filter over the low bits of the keys: most candidates hit
         # an empty slot and skip the binary search (which costs ~25 cache misses at
