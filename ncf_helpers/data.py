@@ -133,25 +133,26 @@ def validate_ratings(ratings, source="ratings", rating_range=(0.5, 5.0)):
 
 def _movies_frame(movie_ids, titles, genres, source, years=None):
     """The movies frame; ``years`` default to the year in each title, "Heat (1995)"."""
-    index = pd.Index(_integer_ids(movie_ids, "movieId", source), name="movieId")
-    dup = index.duplicated()
+    ids = _integer_ids(movie_ids, "movieId", source)
+    dup = pd.Index(ids).duplicated()
     if dup.any():
-        raise ValueError(f"{source}: movieId {index[dup][0]} appears more than once "
+        raise ValueError(f"{source}: movieId {ids[dup][0]} appears more than once "
                          f"({int(dup.sum())} duplicated id(s)); each movie needs one row")
     titles = pd.Series(titles, dtype="str")
     if years is None:
         years = titles.str.extract(_YEAR_IN_TITLE, expand=False).astype("Int64")
-    return pd.DataFrame({"title": titles.str.strip().to_numpy(),
+    # set_index, not index=: pandas keeps contiguous ids as a RangeIndex of plain ints
+    return pd.DataFrame({"movieId": ids, "title": titles.str.strip().to_numpy(),
                          "genres": pd.Series(genres, dtype="str").to_numpy(),
-                         "year": pd.array(years, dtype="Int64")}, index=index)
+                         "year": pd.array(years, dtype="Int64")}).set_index("movieId")
 
 
 def _users_frame(user_ids, ages, genders, occupations, source):
-    index = pd.Index(_integer_ids(user_ids, "userId", source), name="userId")
-    return pd.DataFrame({"age": _integer_ids(ages, "age", source),
+    return pd.DataFrame({"userId": _integer_ids(user_ids, "userId", source),
+                         "age": _integer_ids(ages, "age", source),
                          "gender": pd.Series(genders, dtype="str").to_numpy(),
-                         "occupation": pd.Series(occupations, dtype="str").to_numpy()},
-                        index=index)
+                         "occupation": pd.Series(occupations, dtype="str").to_numpy()}
+                        ).set_index("userId")
 
 
 def _need(path):
