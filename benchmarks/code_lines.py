@@ -2,7 +2,10 @@
 
     python -m benchmarks.code_lines            # the working tree
     python -m benchmarks.code_lines aaba8c6    # the package at a git revision
+    python -m benchmarks.code_lines --without distributed losses.BPRLoss
+                                               # leaving out modules or top-level definitions
 """
+import argparse
 import ast
 import io
 import subprocess
@@ -27,9 +30,15 @@ def docstring_lines(tree):
     return lines
 
 
-def code_lines(source):
-    """Number of lines holding code, for the text of one module."""
-    docs = docstring_lines(ast.parse(source))
+def code_lines(source, without=()):
+    """Number of lines holding code, for the text of one module, leaving out the top-level
+    functions and classes named in ``without``."""
+    tree = ast.parse(source)
+    docs = docstring_lines(tree)
+    for node in tree.body:
+        if getattr(node, "name", None) in without:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            docs.update(range(first, node.end_lineno + 1))
     lines = set()
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
         if token.type not in SKIP:
@@ -50,8 +59,18 @@ def sources(revision=None):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    counts = {name: code_lines(text) for name, text in sources(argv[0] if argv else None).items()}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revision", nargs="?", help="a git revision (default: the working tree)")
+    parser.add_argument("--without", nargs="+", default=[], metavar="MODULE[.NAME]",
+                        help="leave out whole modules (distributed) or top-level definitions "
+                             "of a module (losses.BPRLoss)")
+    args = parser.parse_args(argv)
+    counts = {}
+    for name, text in sources(args.revision).items():
+        module = Path(name).stem
+        if module not in args.without:
+            left_out = {w.split(".", 1)[1] for w in args.without if w.startswith(module + ".")}
+            counts[name] = code_lines(text, left_out)
     for name, n in counts.items():
         print(f"{name:<40}{n:>6}")
     print(f"{'total':<40}{sum(counts.values()):>6}")

@@ -12,9 +12,8 @@ from . import checks
 
 def _top_n(scores, n):
     """Indices of the ``n`` highest finite scores, best first (ties: lower index first)."""
-    n = min(n, int(np.isfinite(scores).sum()))
-    top = np.argpartition(-scores, n - 1)[:n] if n else np.empty(0, dtype=np.int64)
-    return top[np.lexsort((top, -scores[top]))]
+    # A stable sort of all scores, not argpartition: it keeps the tie rule at the cut-off too.
+    return np.argsort(-scores, kind="stable")[:min(n, int(np.isfinite(scores).sum()))]
 
 
 def _movie_table(encoder, items, movies):

@@ -1,4 +1,4 @@
-from benchmarks.code_lines import code_lines, sources
+from benchmarks.code_lines import code_lines, main, sources
 
 MODULE = '''"""A module docstring
 over two lines."""
@@ -20,3 +20,13 @@ def test_docstrings_comments_and_blank_lines_do_not_count():
 def test_the_package_is_counted_module_by_module():
     counts = {name: code_lines(text) for name, text in sources().items()}
     assert "ncf_helpers/models.py" in counts and all(n >= 0 for n in counts.values())
+
+
+def test_named_definitions_and_modules_can_be_left_out(capsys):
+    assert code_lines(MODULE, without={"f"}) == 1  # only the import is left
+    main(["--without", "distributed", "losses.BPRLoss"])
+    out = capsys.readouterr().out
+    assert "distributed" not in out and "ncf_helpers/losses.py" in out
+    full = {name: code_lines(text) for name, text in sources().items()}
+    line = next(x for x in out.splitlines() if x.startswith("ncf_helpers/losses.py"))
+    assert int(line.split()[-1]) < full["ncf_helpers/losses.py"]

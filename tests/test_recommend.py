@@ -104,3 +104,11 @@ def test_similar_movies_errors():
         similar_movies(EMBEDDINGS, ENCODER, 999)
     with pytest.raises(ValueError, match="n_items=5"):
         similar_movies(EMBEDDINGS[:3], ENCODER, 100)
+
+
+def test_ties_at_the_cut_off_go_to_the_lower_index():
+    from ncf_helpers.recommend import _top_n
+
+    scores = np.array([1.0, 3.0, 2.0, 2.0, 2.0, -np.inf, 3.0])
+    assert _top_n(scores, 3).tolist() == [1, 6, 2]
+    assert _top_n(scores, 10).tolist() == [1, 6, 2, 3, 4, 0]  # -inf (already seen) never
