@@ -315,7 +315,27 @@ def bench_scale(rerun=False):
                  ("e. scale", case, "samples/s (CPU)", r["samples_per_s"], "1/s"),
                  ("e. scale", case, "peak memory per process", r["peak_mib_per_process"], "MiB"),
                  ("e. scale", case, "load average during the run", r["load_avg_1min"], "")]
-    rows.append(("e. scale", "GPU", "samples/s (GPU)", float("nan"), "not measured"))
+    return rows + gpu_rows()
+
+
+GPU_RESULTS = Path(__file__).resolve().parent / "results" / "gpu" / "train.csv"
+
+
+def gpu_rows(path=GPU_RESULTS):
+    """The steady-state (last) epoch of each stored GPU run at the ml-25m shape
+    (``benchmarks/gpu_check.sh``; needs a CUDA machine, so it is never re-run here)."""
+    if not path.exists():
+        return [("e. scale", "GPU", "samples/s (GPU)", float("nan"), "not measured")]
+    runs = pd.read_csv(path)
+    runs = runs[runs["shape"] == "ml-25m"].groupby("name").tail(1)
+    rows = []
+    for _, r in runs.iterrows():
+        precision = "bf16 autocast" if r["amp"] else "fp32"
+        launcher = "torchrun, DDP" if r["launcher"] == "torchrun" else "python -m, no DDP"
+        case = f"ml-25m epoch {r['epoch']}, GPU, 1 process, {launcher}, {precision}"
+        rows += [("e. scale", case, "epoch time", r["train_seconds"], "s"),
+                 ("e. scale", case, "samples/s (GPU)", r["samples_per_s"], "1/s"),
+                 ("e. scale", case, "peak GPU memory", r["peak_mib_max_rank"], "MiB")]
     return rows
 
 

@@ -77,3 +77,20 @@ def test_fast_stable_argsort_matches_numpy():
             values = rng.integers(0, high, n)
             np.testing.assert_array_equal(_stable_argsort(values),
                                           np.argsort(values, kind="stable"))
+
+
+def test_gpu_rows_report_the_last_epoch_of_each_stored_run(tmp_path):
+    from benchmarks.bench import gpu_rows
+
+    path = tmp_path / "train.csv"
+    path.write_text("name,shape,launcher,amp,epoch,train_seconds,samples_per_s,peak_mib_max_rank\n"
+                    "a,ml-25m,torchrun,0,1,5.0,1e6,100\n"
+                    "a,ml-25m,torchrun,0,2,4.0,2e6,120\n"
+                    "b,ml-25m,python,1,2,3.0,3e6,90\n"
+                    "c,ml-1m,python,0,2,0.1,4e6,10\n")
+    rows = gpu_rows(path)
+    assert len(rows) == 6  # runs a and b, epoch 2 only; the ml-1m row is not the main shape
+    assert rows[1] == ("e. scale", "ml-25m epoch 2, GPU, 1 process, torchrun, DDP, fp32",
+                       "samples/s (GPU)", 2e6, "1/s")
+    assert rows[3][1].endswith("python -m, no DDP, bf16 autocast") and rows[3][3] == 3.0
+    assert gpu_rows(tmp_path / "missing.csv")[0][-1] == "not measured"
