@@ -281,7 +281,7 @@ def _run(caller, name, make_model, protocol, refit_epochs, seed, penalties, loss
                         f"model; {hint}")
     checks.callable_arg(make_model, "make_model", hint)
     checks.instance(protocol, (RatingProtocol, RankingProtocol), "protocol")
-    reserved = ("train", "val_metric", "mode", "seed") + ("patience",) * bool(refit_epochs)
+    reserved = ("train", "val_metric", "mode", "seed") + (("patience",) if refit_epochs else ())
     for key in reserved:
         if key in fit_kwargs:
             raise TypeError(f"{caller} sets {key!r} itself; call fit for another one")
