@@ -43,7 +43,15 @@ def _joined(*parts):
     return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
 
-class RatingProtocol:
+class _Protocol:
+    """The parts of a :class:`PreparedSplit` as arrays, which both protocols evaluate on."""
+
+    def __init__(self, split):
+        self.train, self.val, self.test = _split_arrays(split)
+        self.n_users, self.n_items = split.encoder.n_users, split.encoder.n_items
+
+
+class RatingProtocol(_Protocol):
     """Rating prediction: RMSE and MAE of predicted stars on a :class:`PreparedSplit`.
 
     Attributes
@@ -54,10 +62,6 @@ class RatingProtocol:
     """
 
     mode = "min"
-
-    def __init__(self, split):
-        self.train, self.val, self.test = _split_arrays(split)
-        self.n_users, self.n_items = split.encoder.n_users, split.encoder.n_items
 
     def val_metric(self):
         """A :func:`fit` metric: RMSE on the validation ratings (lower is better)."""
@@ -79,12 +83,12 @@ class RatingProtocol:
         return {"RMSE": metrics.rmse(ratings, predicted), "MAE": metrics.mae(ratings, predicted)}
 
 
-@dataclass
-class RankingProtocol:
+class RankingProtocol(_Protocol):
     """Everything a leave-last-out ranking evaluation shares across models.
 
-    Build it with :meth:`from_split`: the candidate lists are drawn **once** (with a
-    fixed seed), so every model is ranked against the same negatives.
+    Build it with :meth:`from_split` (the same as ``RankingProtocol(split, ...)``): the
+    candidate lists are drawn **once** (with a fixed seed), so every model is ranked
+    against the same negatives.
 
     Attributes
     ----------
@@ -97,15 +101,17 @@ class RankingProtocol:
         The cut-off of HR@K and NDCG@K.
     """
 
-    train: tuple
-    val: tuple
-    test: tuple
-    n_users: int
-    n_items: int
-    val_candidates: np.ndarray
-    test_candidates: np.ndarray
-    k: int = 10
     mode = "max"
+
+    def __init__(self, split, n_negatives=99, k=10, seed=0):
+        super().__init__(split)
+        self.k = checks.positive_int(k, "k")
+        (train_u, train_i, _), (val_u, val_i, _) = self.train, self.val
+        self.val_candidates = metrics.sample_candidates(val_u, val_i, train_u, train_i,
+                                                        self.n_items, n_negatives, seed + 1)
+        known_u, known_i, _ = _joined(self.train, self.val)
+        self.test_candidates = metrics.sample_candidates(*self.test[:2], known_u, known_i,
+                                                         self.n_items, n_negatives, seed)
 
     @classmethod
     def from_split(cls, split, n_negatives=99, k=10, seed=0):
@@ -115,15 +121,7 @@ class RankingProtocol:
         *and* validation items (everything the user rated before the test item).
         ``seed`` seeds the test draw and ``seed + 1`` the validation draw.
         """
-        train, val, test = _split_arrays(split)
-        k = checks.positive_int(k, "k")
-        n_users, n_items = split.encoder.n_users, split.encoder.n_items
-        val_candidates = metrics.sample_candidates(val[0], val[1], train[0], train[1], n_items,
-                                                   n_negatives=n_negatives, seed=seed + 1)
-        known_u, known_i, _ = _joined(train, val)
-        test_candidates = metrics.sample_candidates(test[0], test[1], known_u, known_i, n_items,
-                                                    n_negatives=n_negatives, seed=seed)
-        return cls(train, val, test, n_users, n_items, val_candidates, test_candidates, k)
+        return cls(split, n_negatives, k, seed)
 
     def val_metric(self):
         """A :func:`fit` metric: sampled HR@K on the validation items (higher is better)."""

@@ -207,9 +207,9 @@ def _feature_buffer(features, n_features, n_rows, arg):
         n_features = checks.positive_int(n_features, f"n_{arg}")
         return torch.zeros(n_rows, n_features), n_features
     if torch.is_tensor(features):
-        features = features.detach().to("cpu", torch.float32).clone()
-    else:  # a copy: pandas 3 hands out read-only arrays, which torch warns about
-        features = torch.tensor(np.array(features, dtype=np.float32))
+        features = features.detach().cpu().numpy()
+    # A float32 copy: pandas 3 hands out read-only arrays, which torch warns about.
+    features = torch.tensor(np.array(features, dtype=np.float32))
     if features.ndim != 2 or features.shape[0] != n_rows or features.shape[1] < 1:
         raise ValueError(f"{arg} must have shape ({n_rows}, n_features), one row per "
                          f"encoded index, got {tuple(features.shape)}")
