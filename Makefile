@@ -1,6 +1,6 @@
 # Everything a fresh machine needs: `make run` and `make test` create .venv themselves.
-# Each target runs `python -m benchmarks.tasks <task>`, the same commands that readers
-# without make (Windows, macOS) run by hand; `python -m benchmarks.tasks --dry-run <task>`
+# Each target runs `python -m tools.tasks <task>`, the same commands that readers
+# without make (Windows, macOS) run by hand; `python -m tools.tasks --dry-run <task>`
 # prints them. The tasks set NCF_PROGRESS=0 (no progress bars in outputs; lab turns them
 # on) and OMP_NUM_THREADS=1 (one torch thread: same floats everywhere, fast on shared cores).
 PYTHON ?= python3
@@ -8,7 +8,7 @@ PYTHON ?= python3
 #   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu   (before the first install)
 TORCH_INDEX ?=
 export TORCH_INDEX
-TASKS := $(PYTHON) -m benchmarks.tasks
+TASKS := $(PYTHON) -m tools.tasks
 
 .PHONY: venv run test lint unit nbval notebooks lab book bench scale tune compare clean
 
@@ -42,13 +42,13 @@ book:  ## the HTML book of the series from the committed outputs: build/book/htm
 bench:  ## data pipeline vs the original's, negative sampler at scale, stored scale rows
 	$(TASKS) bench
 
-scale:  ## epoch time and memory as the data grows, ml-25m epochs on 1 and 2 processes (~30 min)
+scale:  ## epoch time and memory as the data grows -> build/scale.csv (~30 min; --store: data/measured/)
 	$(TASKS) scale
 
 tune:  ## seeded Optuna studies on validation, ours and the classic peers (~30 min)
 	$(TASKS) tune
 
-compare:  ## classic peers vs the NCF family on several splits -> benchmarks/results/ (~12 min)
+compare:  ## classic peers vs the NCF family on several splits -> experiments/results/ (~12 min)
 	$(TASKS) compare
 
 clean:

@@ -24,13 +24,12 @@ c. *sampler*: drawing 10M negatives for 25M synthetic ml-25m-shaped positives: t
 d. *series*: notebook run times from ``build/series_times.csv`` (``make run``).
 e. *scale*: one full epoch of NeuMF with 4 negatives per positive at the ml-25m shape (125M
    samples) on 1 and 2 processes, and full-ranking evaluation at that shape, from
-   ``benchmarks/results/scale.csv``; ``--scale`` re-runs them first (``benchmarks/scale.py``,
-   about half an hour on 2 cores).
+   ``data/measured/scale.csv``; ``--scale`` re-runs them first into ``build/scale.csv``
+   (``benchmarks/scale.py``, about half an hour on 2 cores) and shows those.
 """
 import argparse
 import csv
 import os
-import platform
 import sys
 import time
 import tracemalloc
@@ -40,6 +39,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks import scale
+from benchmarks.machine import load_average, machine
 from ncf_helpers.losses import MSEL1L2Loss
 from ncf_helpers.models import MLP
 from ncf_helpers.sampling import NegativeSampler, add_negatives, iterate_batches, to_tensors
@@ -57,30 +58,6 @@ ORIGINAL_SAMPLES = 4_800  # per seed measurement: 150 batches of 32 (~2-3 s)
 def log(message):
     """Progress on stderr (the table goes to stdout)."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# ------------------------------------------------------------------ machine
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
-def machine():
-    return {"cpu": cpu_model(), "cpus": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
 
 
 # ------------------------------------------------------------------ a. pipeline
@@ -282,7 +259,7 @@ def bench_sampler(n_users, n_items, n_positives, n_negatives, seed=0):
 # ------------------------------------------------------------------ d. series
 def bench_series(rerun=False):
     if rerun:
-        from benchmarks import run_notebooks
+        from tools import run_notebooks
         run_notebooks.main([])
     path = BUILD / "series_times.csv"
     if not path.exists():
@@ -297,15 +274,16 @@ def bench_series(rerun=False):
 
 # ------------------------------------------------------------------ e. scale
 def bench_scale(rerun=False):
-    """The ml-25m rows of ``benchmarks/results/scale.csv`` (re-measured with ``rerun``)."""
-    from benchmarks import scale
-
+    """The ml-25m rows of ``data/measured/scale.csv``; with ``rerun``, measured again into
+    ``build/scale.csv`` and read from there (the stored table is left as it is)."""
+    path = scale.RESULTS
     if rerun:
-        scale.main(["--epoch", "--ranking"])
-    if not scale.RESULTS.exists():
+        path = scale.OUTPUT
+        scale.main(["--epoch", "--ranking", "--output", str(path)])
+    if not path.exists():
         return [("e. scale", "(none)", "run python -m benchmarks.scale --epoch --ranking",
                  float("nan"), "")]
-    table = scale.read_results()
+    table = scale.read_results(path)
     rows = []
     for _, r in table[(table["shape"] == "ml-25m") & (table["note"] != "size sweep")].iterrows():
         case = (f"ml-25m {r['kind']}, {r['processes']} process(es), {r['measured']}, "
@@ -366,9 +344,10 @@ def main(argv=None):
     parser.add_argument("--skip-original", action="store_true",
                         help="skip the original DataLoader timings")
     parser.add_argument("--series", action="store_true",
-                        help="re-execute the notebooks (benchmarks.run_notebooks) first")
+                        help="re-execute the notebooks (tools.run_notebooks) first")
     parser.add_argument("--scale", action="store_true",
-                        help="re-run the ml-25m epoch and ranking rows (benchmarks/scale.py)")
+                        help="re-run the ml-25m epoch and ranking rows into build/scale.csv "
+                             "(benchmarks/scale.py)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: these models are small, and on a "
                              "shared machine OpenMP threads waiting for each other make a "

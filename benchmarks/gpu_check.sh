@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU measurements of ncf_helpers.distributed at MovieLens shapes (the CPU numbers are in
-# benchmarks/results/scale.csv; the GPU results and how they were run are in
+# data/measured/scale.csv; the GPU results and how they were run are in
 # benchmarks/results/gpu/gpu.md).
 #
 # Run it from a checkout of the code to measure (the repository root, or a snapshot of

@@ -5,6 +5,7 @@
     python -m benchmarks.scale --epoch          # only the ml-25m epoch on 1 and 2 processes
     python -m benchmarks.scale --ranking        # only full-ranking evaluation at ml-25m shape
     python -m benchmarks.scale --epoch --epoch-steps 300   # part of the epoch, extrapolated
+    python -m benchmarks.scale --sweep --store  # into data/measured/scale.csv (notebook 09)
 
 Every row trains the same model, ``NeuMF`` (GMF 8, MLP 32 -> [64, 32, 16]), on implicit
 feedback with 4 fresh negatives per positive, through ``ncf_helpers.distributed``
@@ -15,9 +16,10 @@ ratings of ml-1m, ml-10m, ml-25m and ml-32m (:mod:`ncf_helpers.synthetic`, cache
 
 Where a full epoch would take too long, a row times the first ``--steps`` optimizer
 steps and extrapolates the epoch time from the time per step (the column
-``measured`` says ``full epoch`` or ``N of M steps``). Results are appended to
-``benchmarks/results/scale.csv`` (one row per measurement, newest last, with the
-machine, load average and command), which notebook 09 reads.
+``measured`` says ``full epoch`` or ``N of M steps``). Results are appended (one row per
+measurement, newest last, with the machine, load average and command) to
+``build/scale.csv``, or with ``--store`` to the stored table that notebook 09 and
+``make bench`` show, ``data/measured/scale.csv``.
 """
 import argparse
 import csv
@@ -30,11 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.bench import cpu_model
+from benchmarks.machine import cpu_model, load_average
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "build" / "scale"
-RESULTS = ROOT / "benchmarks" / "results" / "scale.csv"
+RESULTS = ROOT / "data" / "measured" / "scale.csv"  # the stored table (--store)
+OUTPUT = ROOT / "build" / "scale.csv"  # everything else
 SWEEP = ("ml-100k", "ml-1m", "ml-10m", "ml-25m", "ml-32m")
 BATCH = 32768  # positives per step (163,840 samples with 4 negatives each)
 NEGATIVES = 4
@@ -105,7 +108,7 @@ def epoch_row(shape, nproc, max_steps, timeout, note=""):
         "epoch_seconds": round(float(row["train_seconds"]) / share, 1),
         "samples_per_s": round(float(row["samples_per_s"])),
         "peak_mib_per_process": round(float(row["peak_mib_max_rank"])),
-        "load_avg_1min": round(os.getloadavg()[0], 2), "note": note,
+        "load_avg_1min": round(load_average(), 2), "note": note,
     }
 
 
@@ -157,12 +160,12 @@ print(json.dumps({{"seconds": seconds, "peak": peak_memory_mib(torch.device("cpu
         "epoch_seconds": round(per_user * users, 1),
         "samples_per_s": round(found["n_users"] * movies / found["seconds"]),
         "peak_mib_per_process": round(found["peak"]),
-        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "load_avg_1min": round(load_average(), 2),
         "note": f"chunks of {chunk_users} users x all movies; 'batch_positives' is the chunk",
     }
 
 
-def append(rows, command, path=RESULTS):
+def append(rows, command, path=OUTPUT):
     """Append rows to the results CSV (with a header block on first write)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
@@ -202,7 +205,11 @@ def main(argv=None):
     parser.add_argument("--epoch-steps", type=int, default=None,
                         help="--epoch: time only this many steps and extrapolate")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--output", type=Path, default=OUTPUT,
+                       help="the CSV to append to (default: build/scale.csv)")
+    where.add_argument("--store", dest="output", action="store_const", const=RESULTS,
+                       help="append to the stored table, data/measured/scale.csv")
     args = parser.parse_args(argv)
     everything = not (args.sweep or args.epoch or args.ranking)
     command = "python -m benchmarks.scale " + " ".join(argv if argv is not None else sys.argv[1:])

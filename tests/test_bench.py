@@ -1,16 +1,11 @@
 """Smoke test of the benchmark at tiny scale (the real run is `make bench`)."""
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-# benchmarks/ is not part of the installed package: import it from the checkout, so
-# `pytest` works as well as `python -m pytest`.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import bench  # noqa: E402
+from benchmarks import bench
 from ncf_helpers.sampling import NegativeSampler
 
 

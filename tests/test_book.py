@@ -2,15 +2,12 @@
 
 Builds the book once (about 10 s) and reads the pages as files: no browser, no network.
 """
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import book  # noqa: E402
+from tools import book
 
 
 class Page(HTMLParser):

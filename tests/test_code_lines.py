@@ -1,4 +1,4 @@
-from benchmarks.code_lines import code_lines, main, sources
+from tools.code_lines import code_lines, main, sources
 
 MODULE = '''"""A module docstring
 over two lines."""

@@ -1,11 +1,11 @@
-"""benchmarks.compare and the peers of benchmarks.contenders, on small data."""
+"""experiments.compare and the peers of experiments.contenders, on small data."""
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import compare, contenders
+from experiments import compare, contenders
 from ncf_helpers.baselines import BiasBaseline
 from ncf_helpers.evaluation import RatingProtocol
 from ncf_helpers.prepare import original_split
@@ -86,7 +86,7 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
     ours = runs[runs["model"] == "BiasedMF"].set_index(["split", "trained on"])["epochs"]
     assert (ours.xs("train", level=1) == ours.xs("train + validation", level=1)).all()
     report = (tmp_path / "compare.md").read_text()
-    assert "python -m benchmarks.compare --quick" in report
+    assert "python -m experiments.compare --quick" in report
     assert "| model | family | trained on | RMSE |" in report
     assert "BPR skipped: test" in report and "best peer ALS" in report
     objectives = pd.read_csv(tmp_path / "compare_objectives.csv")

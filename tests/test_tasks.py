@@ -1,4 +1,4 @@
-"""The make targets and `python -m benchmarks.tasks` run the same commands; what they run."""
+"""The make targets and `python -m tools.tasks` run the same commands; what they run."""
 import os
 import re
 import shutil
@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks import run_notebooks, tasks  # noqa: E402
+from tools import run_notebooks, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 STRICT_NBVAL = ("-m pytest -q --nbval --nbval-current-env "
@@ -37,7 +36,7 @@ def test_every_make_target_runs_its_task_and_nothing_else():
     assert set(tasks.MAKE_TARGETS) <= set(recipes)
     for target, task in tasks.MAKE_TARGETS.items():
         assert recipes[target] == [f"$(TASKS) {task}"], target
-    assert "TASKS := $(PYTHON) -m benchmarks.tasks" in (ROOT / "Makefile").read_text()
+    assert "TASKS := $(PYTHON) -m tools.tasks" in (ROOT / "Makefile").read_text()
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
@@ -45,7 +44,7 @@ def test_make_dry_run_prints_the_task_command():
     for target, task in [("test", "test"), ("run", "run"), ("venv", "setup"), ("book", "book")]:
         out = subprocess.run(["make", "-n", "-C", str(ROOT), target, "PYTHON=python3"],
                              capture_output=True, text=True, check=True).stdout
-        assert f"python3 -m benchmarks.tasks {task}" in out.splitlines()
+        assert f"python3 -m tools.tasks {task}" in out.splitlines()
 
 
 @pytest.fixture
@@ -78,18 +77,20 @@ def test_lint_runs_ruff_on_the_code_when_installed(project):
     ruff = tasks.venv_bin(project) / "ruff"
     ruff.write_text("#!/bin/sh\n")
     ruff.chmod(0o755)
-    assert commands(tasks.plan("lint", project)) == [f"{ruff} check ncf_helpers tests benchmarks"]
+    assert commands(tasks.plan("lint", project)) == [
+        f"{ruff} check ncf_helpers tests tools benchmarks experiments"]
 
 
 def test_run_and_notebooks_execute_the_series(project):
     python = tasks.venv_python(project)
-    assert commands(tasks.plan("run", project)) == [f"{python} -m benchmarks.run_notebooks"]
+    assert commands(tasks.plan("run", project)) == [f"{python} -m tools.run_notebooks"]
     assert commands(tasks.plan("notebooks", project)) == [
-        f"{python} -m benchmarks.run_notebooks --inplace"]
-    assert commands(tasks.plan("book", project)) == [f"{python} -m benchmarks.book"]
+        f"{python} -m tools.run_notebooks --inplace"]
+    assert commands(tasks.plan("book", project)) == [f"{python} -m tools.book"]
     for script in ("bench", "scale", "tune", "compare"):
-        assert commands(tasks.plan(script, project)) == [f"{python} -m benchmarks.{script}"]
-        assert (ROOT / "benchmarks" / f"{script}.py").is_file()
+        [command] = commands(tasks.plan(script, project))
+        module = command.split()[-1]
+        assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
 
 
 def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
@@ -100,7 +101,7 @@ def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
     assert [s.argv[-2:] for s in steps[:3]] == [
         ["-r", "requirements.txt"], ["-r", "requirements-data.txt"], ["-e", "."]]
     assert "--no-deps" in steps[1].argv and steps[2].marks == tasks.stamp(project)
-    assert commands(steps)[-1].endswith("-m benchmarks.run_notebooks")
+    assert commands(steps)[-1].endswith("-m tools.run_notebooks")
 
 
 def test_setup_creates_the_venv_only_when_missing(tmp_path):

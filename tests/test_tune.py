@@ -1,11 +1,11 @@
-"""benchmarks.tune: seeded studies on validation, stored with their best configs."""
+"""experiments.tune: seeded studies on validation, stored with their best configs."""
 import json
 
 import optuna
 import pandas as pd
 import pytest
 
-from benchmarks import contenders, tune
+from experiments import contenders, tune
 
 pytest.importorskip("surprise")
 
@@ -17,7 +17,7 @@ def test_quick_study_stores_best_trials_and_importances(tmp_path):
     tuned = json.loads((tmp_path / "tuned_rating.json").read_text())
     trials = pd.read_csv(tmp_path / "tune_trials_rating.csv")
     assert set(tuned) == {"BiasedMF", "BaselineOnly", "_command"}
-    assert "python -m benchmarks.tune" in tuned["_command"]
+    assert "python -m experiments.tune" in tuned["_command"]
     for name in ("BiasedMF", "BaselineOnly"):
         entry = tuned[name]
         mine = trials[trials["model"] == name]

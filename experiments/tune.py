@@ -2,16 +2,16 @@
 
 Every contender -- our BiasedMF, GMF, MLP and NeuMF, and the classic peers (Surprise
 for ratings, implicit for ranking) -- gets the same trial budget, a TPE sampler seeded
-with the same seed, and the search space declared in :mod:`benchmarks.contenders`.
+with the same seed, and the search space declared in :mod:`experiments.contenders`.
 A trial trains on the train split and returns a *validation* number: RMSE for
 ratings (``original_split(42)``), full HR@10 of the validation items for ranking
 (leave-last-out); the test split is never touched here. Our models stop early on that
 same validation metric, and the best epoch is kept with the trial, for the refit.
 
-Writes, under ``--out`` (default ``benchmarks/results``):
+Writes, under ``--out`` (default ``experiments/results``):
 
 * ``tuned_<task>.json`` -- the best config of every model, read by
-  :mod:`benchmarks.compare`;
+  :mod:`experiments.compare`;
 * ``tune_trials_<task>.csv`` -- every trial: model, number, validation value,
   parameters, best epoch, seconds;
 * ``tune_importances_<task>.csv`` -- Optuna's PED-ANOVA parameter importances per
@@ -19,7 +19,7 @@ Writes, under ``--out`` (default ``benchmarks/results``):
 
 One file per task, so ``--task rating`` and ``--task ranking`` can run as two processes.
 
-Run ``python -m benchmarks.tune`` (every study; see ``--help``), or with ``--quick``
+Run ``python -m experiments.tune`` (every study; see ``--help``), or with ``--quick``
 for a smoke run on a tiny slice of the data (seconds).
 """
 import argparse
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import contenders
+from experiments import contenders
 from ncf_helpers.data import load_movielens, subset
 from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
 from ncf_helpers.prepare import last_item_split, original_split
@@ -45,7 +45,7 @@ CANDIDATE_SEED = 0      # the ranking protocol's validation candidates
 TRIALS = {"rating": 20, "ranking": 12}
 QUICK_TRIALS = 2
 QUICK_MAX_ID = 120      # --quick: users and movies with ids below this only
-COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m benchmarks.tune"
+COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m experiments.tune"
 
 
 def quick_ranking_data():

@@ -1,12 +1,12 @@
 """Execute the notebook series in order, headless, and time each notebook.
 
-    python -m benchmarks.run_notebooks             # into build/ (executed .ipynb), timed
-    python -m benchmarks.run_notebooks --inplace   # refresh the committed outputs
+    python -m tools.run_notebooks             # into build/ (executed .ipynb), timed
+    python -m tools.run_notebooks --inplace   # refresh the committed outputs
 
 The lessons run first (``notebooks/NN_*.ipynb``), then the solutions to their exercises
 (``notebooks/solutions/NN_*.ipynb``), each in a fresh kernel started in its own folder.
 Writes ``build/series_times.csv`` (notebook, seconds), reused by the benchmark. To read
-the series as HTML, build the book (``python -m benchmarks.book``).
+the series as HTML, build the book (``python -m tools.book``).
 """
 import argparse
 import csv

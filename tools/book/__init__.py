@@ -1,11 +1,11 @@
 """Build the series as a static HTML book, from the committed outputs (nothing is executed).
 
-    python -m benchmarks.book            # -> build/book/html/index.html
+    python -m tools.book            # -> build/book/html/index.html
 
 The notebooks are copied, with the repository's layout (``notebooks/``,
 ``notebooks/solutions/``, ``images/``), into ``build/book/src/`` beside a generated
 ``index.md``; Sphinx with myst-nb (execution off) and the configuration in
-``benchmarks/book/conf.py`` turns them into pages with navigation, a table of contents and
+``tools/book/conf.py`` turns them into pages with navigation, a table of contents and
 search. Math is rendered by MathJax 3 copied from the installed ``django-static-mathjax``
 wheel (SVG output: no web fonts, nothing fetched), so the book reads offline, also when
 opened as a ``file://`` page.

@@ -1,8 +1,8 @@
 """Count the code lines of ncf_helpers: non-blank, non-comment lines outside docstrings.
 
-    python -m benchmarks.code_lines            # the working tree
-    python -m benchmarks.code_lines aaba8c6    # the package at a git revision
-    python -m benchmarks.code_lines --without distributed losses.BPRLoss
+    python -m tools.code_lines            # the working tree
+    python -m tools.code_lines aaba8c6    # the package at a git revision
+    python -m tools.code_lines --without distributed losses.BPRLoss
                                                # leaving out modules or top-level definitions
 """
 import argparse

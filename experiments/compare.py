@@ -11,16 +11,16 @@
   implicit's ALS and BPR, on train only and refitted. Sampled and full HR@10 and
   NDCG@10 of the test items.
 
-The configurations come from the stored study (``benchmarks/results/tuned_*.json``,
-written by ``python -m benchmarks.tune``), the same budget for every model; without
-it, the hand-picked defaults of :mod:`benchmarks.contenders`. Writes, under ``--out``:
+The configurations come from the stored study (``experiments/results/tuned_*.json``,
+written by ``python -m experiments.tune``), the same budget for every model; without
+it, the hand-picked defaults of :mod:`experiments.contenders`. Writes, under ``--out``:
 ``compare_rating.csv`` and ``compare_ranking.csv`` (mean and std over splits per
 model and training rows), ``compare_rating_runs.csv`` and ``compare_ranking_runs.csv``
 (one row per run), ``compare_objectives.csv`` (BiasedMF's ranking objectives head to head:
 BCE, BPR, sampled softmax, the rest of its config fixed) and ``compare.md`` (the tables
 and the verdicts).
 
-Run ``python -m benchmarks.compare``; ``--quick`` is a smoke run in seconds (a slice of
+Run ``python -m experiments.compare``; ``--quick`` is a smoke run in seconds (a slice of
 the data, two splits, two epochs, tiny peer budgets; never the stored numbers).
 """
 import argparse
@@ -33,14 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks import contenders
-from benchmarks.tune import QUICK_MAX_ID, RESULTS, quick_config, quick_ranking_data
+from experiments import contenders
+from experiments.tune import QUICK_MAX_ID, RESULTS, quick_config, quick_ranking_data
 from ncf_helpers.evaluation import FullRankingProtocol, RatingProtocol
 from ncf_helpers.prepare import last_item_split, original_split
 
 SPLIT_SEEDS = (42, 43, 44, 45, 46)
 CANDIDATE_SEEDS = (0, 1, 2)
-COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m benchmarks.compare"
+COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m experiments.compare"
 METRICS = {"rating": ["RMSE", "MAE"],
            "ranking": ["sampled HR", "sampled NDCG", "full HR", "full NDCG"]}
 MAIN = {"rating": "RMSE", "ranking": "full HR"}
@@ -55,7 +55,7 @@ OBJECTIVES = {"BCE, 4 negatives": ("bce", 4), "BPR, 5 negatives": ("bpr", 5),
 def load_configs(folder, quick=False):
     """``{task: {model: (config, source)}}``: the stored study's best, else the defaults.
 
-    The studies are ``folder/tuned_<task>.json`` (from ``python -m benchmarks.tune``).
+    The studies are ``folder/tuned_<task>.json`` (from ``python -m experiments.tune``).
     """
     configs = {}
     for task in contenders.TASKS:
@@ -254,7 +254,7 @@ def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_
     quick_flag = " --quick" if quick else ""
     lines = ["# Classic recommenders and the NCF family, computed on the same rows", "",
              f"Regenerate: `{COMMAND}{quick_flag}` ({seconds / 60:.1f} min when this was "
-             "written); the configurations: `python -m benchmarks.tune`.", ""]
+             "written); the configurations: `python -m experiments.tune`.", ""]
     for task, label in (("rating", "rating: `original_split` seeds"),
                         ("ranking", "ranking: leave-last-out, candidate seeds")):
         if task in runs:

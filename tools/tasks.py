@@ -1,17 +1,17 @@
 """Every step of the project as one command, with or without make (Windows, macOS, Colab).
 
-    python -m benchmarks.tasks setup      # create .venv and install the pinned packages
-    python -m benchmarks.tasks run        # execute the series into build/, timed
-    python -m benchmarks.tasks test       # lint (when ruff is installed), unit tests, strict nbval
-    python -m benchmarks.tasks lab        # JupyterLab on notebooks/, progress bars on
-    python -m benchmarks.tasks book       # the HTML book, from the committed outputs
-    python -m benchmarks.tasks notebooks  # re-execute the notebooks in place
-    python -m benchmarks.tasks bench      # the performance benchmark
-    python -m benchmarks.tasks --dry-run test   # print the commands, run nothing
+    python -m tools.tasks setup      # create .venv and install the pinned packages
+    python -m tools.tasks run        # execute the series into build/, timed
+    python -m tools.tasks test       # lint (when ruff is installed), unit tests, strict nbval
+    python -m tools.tasks lab        # JupyterLab on notebooks/, progress bars on
+    python -m tools.tasks book       # the HTML book, from the committed outputs
+    python -m tools.tasks notebooks  # re-execute the notebooks in place
+    python -m tools.tasks bench      # the performance benchmark
+    python -m tools.tasks --dry-run test   # print the commands, run nothing
 
 Every task but ``clean`` first brings .venv up to date (as ``setup`` does, only when a
 requirements file or pyproject.toml is newer than the last install). The Makefile's
-targets call this module, so ``make X`` and ``python -m benchmarks.tasks X`` run the same
+targets call this module, so ``make X`` and ``python -m tools.tasks X`` run the same
 commands. Standard library only: it runs with the system's Python before .venv exists.
 
 PyTorch's CPU build: ``--torch-index https://download.pytorch.org/whl/cpu`` (or the
@@ -29,12 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 INSTALL_INPUTS = ("requirements.txt", "requirements-data.txt", "pyproject.toml")
 NBVAL = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg"]
-LINT_PATHS = ["ncf_helpers", "tests", "benchmarks"]
+LINT_PATHS = ["ncf_helpers", "tests", "tools", "benchmarks", "experiments"]
 # Task names as the Makefile's targets spell them (make venv == setup).
 MAKE_TARGETS = {"venv": "setup", "run": "run", "test": "test", "lint": "lint", "unit": "unit",
                 "nbval": "nbval", "notebooks": "notebooks", "lab": "lab", "book": "book",
                 "bench": "bench", "scale": "scale", "tune": "tune", "compare": "compare",
                 "clean": "clean"}
+# The long-running scripts: performance (benchmarks/) and experiments (experiments/).
+SCRIPTS = {"bench": "benchmarks.bench", "scale": "benchmarks.scale", "tune": "experiments.tune",
+           "compare": "experiments.compare"}
 # pytest exits 5 when it collects nothing: not a failure of the suite.
 NOTHING_COLLECTED = 5
 
@@ -114,13 +117,13 @@ def task_steps(task, root=ROOT):
     if task == "test":
         return task_steps("lint", root) + task_steps("unit", root) + task_steps("nbval", root)
     if task == "run":
-        return [Step([python, "-m", "benchmarks.run_notebooks"])]
+        return [Step([python, "-m", "tools.run_notebooks"])]
     if task == "notebooks":
-        return [Step([python, "-m", "benchmarks.run_notebooks", "--inplace"])]
+        return [Step([python, "-m", "tools.run_notebooks", "--inplace"])]
     if task == "book":
-        return [Step([python, "-m", "benchmarks.book"])]
-    if task in ("bench", "scale", "tune", "compare"):  # each is a script of benchmarks/
-        return [Step([python, "-m", f"benchmarks.{task}"])]
+        return [Step([python, "-m", "tools.book"])]
+    if task in SCRIPTS:
+        return [Step([python, "-m", SCRIPTS[task]])]
     if task == "lab":
         # Progress bars on for readers; kernels get CurveZMQ keys instead of logging
         # that they run "over TCP without encryption".

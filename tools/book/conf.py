@@ -1,4 +1,4 @@
-"""Sphinx configuration of the HTML book (used by ``python -m benchmarks.book``)."""
+"""Sphinx configuration of the HTML book (used by ``python -m tools.book``)."""
 from pathlib import Path
 
 project = "Neural Collaborative Filtering, step by step"
@@ -12,7 +12,7 @@ exclude_patterns = ["_static", "**/.ipynb_checkpoints"]
 
 html_theme = "sphinx_book_theme"
 html_title = project
-# Staged beside the notebooks by benchmarks/book/__init__.py (this file is used with -c).
+# Staged beside the notebooks by tools/book/__init__.py (this file is used with -c).
 html_static_path = [str(Path(__file__).resolve().parents[2] / "build" / "book" / "src" / "_static")]
 html_theme_options = {
     "show_toc_level": 2,

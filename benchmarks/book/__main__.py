@@ -1,5 +1,0 @@
-import sys
-
-from benchmarks.book import main
-
-sys.exit(main())

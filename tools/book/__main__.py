@@ -1,0 +1,5 @@
+import sys
+
+from tools.book import main
+
+sys.exit(main())
