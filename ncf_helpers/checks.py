@@ -201,3 +201,74 @@ def scores_array(scores, n_pairs, name="score_fn"):
         raise ValueError(f"{name} returned shape {scores.shape} for {n_pairs} (user, item) "
                          "pairs; it must return one score per pair")
     return finite_array(scores, f"the scores of {name}")
+
+
+def top_k_lists(values, name="top_items", n_items=None):
+    """``values`` as an int64 array of shape (n_users, K) of top-K lists, one row per user.
+
+    Every list has the same length K >= 1 (at least one user), holds item indices in
+    ``[0, n_items)`` and no item twice. NaN (a list padded with missing values) and
+    K above ``n_items`` are named as such.
+    """
+    try:
+        arr = np.asarray(values.detach().cpu() if torch.is_tensor(values) else values)
+    except ValueError:  # ragged nested lists
+        raise ValueError(f"{name} must be a 2-D array (n_users, K): every list of the same "
+                         "length") from None
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n_users, K), got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); it needs at least one user "
+                         "with a list of at least one item")
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        row, col = np.argwhere(np.isnan(arr))[0]
+        raise ValueError(f"{name} contains NaN (first in row {row}, position {col}); every "
+                         "list must hold K item indices: drop users with shorter lists")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer item indices, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if n_items is not None and arr.shape[1] > n_items:
+        raise ValueError(f"{name} has lists of K={arr.shape[1]} items, but the catalogue has "
+                         f"only n_items={n_items}; K cannot exceed the catalogue")
+    bad = (arr < 0) if n_items is None else (arr < 0) | (arr >= n_items)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        limit = "non-negative" if n_items is None else f"in [0, {n_items})"
+        raise IndexError(f"{name} must hold item indices {limit}; found {arr[row, col]} in "
+                         f"row {row}, position {col}")
+    ordered = np.sort(arr, axis=1)
+    repeated = ordered[:, 1:] == ordered[:, :-1]
+    if repeated.any():
+        row, col = np.argwhere(repeated)[0]
+        raise ValueError(f"{name} row {row} lists item {ordered[row, col]} more than once; "
+                         "a top-K list holds K distinct items")
+    return arr
+
+
+def float_matrix(values, name, n_rows, hint=""):
+    """``values`` (array-like or torch tensor) as a finite float64 array of shape
+    (n_rows, d)."""
+    if torch.is_tensor(values):  # possibly on a GPU, possibly requiring grad
+        values = values.detach().cpu().numpy()
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must hold numbers ({exc})") from None
+    if arr.ndim != 2 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have shape ({n_rows}, d), got {arr.shape}"
+                         + (f"; {hint}" if hint else ""))
+    if not np.isfinite(arr).all():
+        row, col = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinite values (first in row {row}, "
+                         f"column {col})")
+    return arr
+
+
+def indicator_matrix(values, name, n_rows=None):
+    """``values`` as a boolean array of shape (n_rows, n_columns) from 0/1 or bools."""
+    arr = float_matrix(values, name, np.shape(values)[0] if n_rows is None else n_rows)
+    if not np.isin(arr, (0.0, 1.0)).all():
+        row, col = np.argwhere(~np.isin(arr, (0.0, 1.0)))[0]
+        raise ValueError(f"{name} must hold only 0 and 1 (or booleans); found {arr[row, col]} "
+                         f"in row {row}, column {col}")
+    return arr.astype(bool)
