@@ -1,46 +1,37 @@
 """Non-neural baselines, fitted on the same train split as the neural models.
 
-Every baseline follows one small interface::
+Every baseline follows the package's contract (:mod:`ncf_helpers.base`)::
 
-    model = BiasBaseline().fit(users, items, ratings, n_users, n_items)
-    model.predict(users, items)   # -> np.ndarray of float
-    model(users, items)           # same thing: a baseline is also a scorer
+    model = BiasBaseline(n_users, n_items).fit((users, items, ratings))
+    model.predict(users, items)        # -> np.ndarray of float
+    model.recommend(users, n=10, exclude=(train_users, train_items))
 
-``users`` and ``items`` are 0-based int64 index arrays (see ``data.py``).
+``users`` and ``items`` are 0-based int64 index arrays (see ``encoding.py``).
 """
 import numpy as np
 
 from . import checks
+from .base import Recommender
 
 
-class _Baseline:
-    """Input validation and the scorer interface shared by the baselines."""
+class _Baseline(Recommender):
+    """Sizes, the check of the training data and clipping, shared by the baselines."""
 
-    rating_range = None  # no clipping
+    def __init__(self, n_users, n_items, rating_range=None):
+        self.n_users = checks.positive_int(n_users, "n_users")
+        self.n_items = checks.positive_int(n_items, "n_items")
+        self.rating_range = None if rating_range is None else checks.bounds(rating_range,
+                                                                             "rating_range")
 
-    def __call__(self, users, items):
-        return self.predict(users, items)
+    def _train(self, train, need_ratings=True):
+        users, items, ratings = checks.interactions(train, self.n_users, self.n_items,
+                                                    f"the training set of {type(self).__name__}",
+                                                    need_targets=need_ratings)
+        return users, items, ratings
 
-    def _validate_fit(self, users, items, ratings, n_users, n_items, need_ratings=True):
-        if self.rating_range is not None:
-            checks.bounds(self.rating_range, "rating_range")
-        self.n_users_ = checks.positive_int(n_users, "n_users")
-        self.n_items_ = checks.positive_int(n_items, "n_items")
-        users = checks.index_array(users, "users", self.n_users_)
-        items = checks.index_array(items, "items", self.n_items_)
-        checks.non_empty(users, f"the training set of {type(self).__name__}")
-        arrays = {"users": users, "items": items}
-        if need_ratings or ratings is not None:  # Popularity ignores ratings, if it has them
-            arrays["ratings"] = checks.finite_array(ratings, "ratings")
-        checks.same_length(**arrays)
-        return users, items, arrays.get("ratings")
-
-    def _validate_predict(self, users, items):
-        checks.fitted(self, "n_items_")
-        users = checks.index_array(users, "user index", self.n_users_)
-        items = checks.index_array(items, "item index", self.n_items_)
-        checks.same_length(users=users, items=items)
-        return users, items
+    def predict(self, users, items):
+        checks.fitted(self, "fitted_", "call fit(train) first")
+        return super().predict(users, items)
 
     def _clip(self, predictions):
         return predictions if self.rating_range is None else np.clip(predictions,
@@ -54,6 +45,7 @@ class GlobalMean(_Baseline):
 
     Parameters
     ----------
+    n_users, n_items : int
     rating_range : (float, float), optional
         Clip predictions to this range, e.g. ``(1, 5)`` for MovieLens.
 
@@ -63,18 +55,14 @@ class GlobalMean(_Baseline):
         The mean training rating.
     """
 
-    def __init__(self, rating_range=None):
-        self.rating_range = rating_range
-
-    def fit(self, users, items, ratings, n_users, n_items):
-        """Learn the mean rating. Returns ``self``."""
-        _, _, ratings = self._validate_fit(users, items, ratings, n_users, n_items)
+    def fit(self, train):
+        """Learn the mean rating of ``train = (users, items, ratings)``. Returns ``self``."""
+        _, _, ratings = self._train(train)
         self.mean_ = float(ratings.mean())
+        self.fitted_ = True
         return self
 
-    def predict(self, users, items):
-        """Predicted ratings, one per (user, item) pair."""
-        users, _ = self._validate_predict(users, items)
+    def _predict(self, users, items):
         return self._clip(np.full(len(users), self.mean_))
 
 
@@ -91,6 +79,7 @@ class BiasBaseline(_Baseline):
 
     Parameters
     ----------
+    n_users, n_items : int
     reg_user, reg_item : float, default 5.0 and 3.0
         Shrinkage of user and item biases, in units of "pseudo-ratings". The
         defaults were tuned on ml-100k (RMSE about 0.942 averaged over five random
@@ -108,35 +97,34 @@ class BiasBaseline(_Baseline):
     item_bias_ : np.ndarray, shape (n_items,)
     """
 
-    def __init__(self, reg_user=5.0, reg_item=3.0, n_iters=10, rating_range=None):
-        self.reg_user = reg_user
-        self.reg_item = reg_item
-        self.n_iters = n_iters
-        self.rating_range = rating_range
+    def __init__(self, n_users, n_items, reg_user=5.0, reg_item=3.0, n_iters=10,
+                 rating_range=None):
+        super().__init__(n_users, n_items, rating_range)
+        self.reg_user = checks.finite_number(reg_user, "reg_user", minimum=0)
+        self.reg_item = checks.finite_number(reg_item, "reg_item", minimum=0)
+        self.n_iters = checks.positive_int(n_iters, "n_iters")
 
-    def fit(self, users, items, ratings, n_users, n_items):
-        """Learn the global mean and the user and item biases. Returns ``self``."""
-        reg_user = checks.finite_number(self.reg_user, "reg_user", minimum=0)
-        reg_item = checks.finite_number(self.reg_item, "reg_item", minimum=0)
-        n_iters = checks.positive_int(self.n_iters, "n_iters")
-        users, items, ratings = self._validate_fit(users, items, ratings, n_users, n_items)
+    def fit(self, train):
+        """Learn the global mean and the user and item biases of
+        ``train = (users, items, ratings)``. Returns ``self``."""
+        reg_user, reg_item, n_iters = self.reg_user, self.reg_item, self.n_iters
+        users, items, ratings = self._train(train)
 
         mu = ratings.mean()
         residual = ratings - mu
         # A user or item without ratings gets 0 / (reg + 0); guard reg == 0 too.
-        user_denom = np.maximum(np.bincount(users, minlength=self.n_users_) + reg_user, 1e-12)
-        item_denom = np.maximum(np.bincount(items, minlength=self.n_items_) + reg_item, 1e-12)
-        b_user = np.zeros(self.n_users_)
+        user_denom = np.maximum(np.bincount(users, minlength=self.n_users) + reg_user, 1e-12)
+        item_denom = np.maximum(np.bincount(items, minlength=self.n_items) + reg_item, 1e-12)
+        b_user = np.zeros(self.n_users)
         for _ in range(n_iters):
-            b_item = np.bincount(items, residual - b_user[users], self.n_items_) / item_denom
-            b_user = np.bincount(users, residual - b_item[items], self.n_users_) / user_denom
+            b_item = np.bincount(items, residual - b_user[users], self.n_items) / item_denom
+            b_user = np.bincount(users, residual - b_item[items], self.n_users) / user_denom
 
         self.mean_, self.user_bias_, self.item_bias_ = float(mu), b_user, b_item
+        self.fitted_ = True
         return self
 
-    def predict(self, users, items):
-        """Predicted ratings ``mu + b_user + b_item``, one per (user, item) pair."""
-        users, items = self._validate_predict(users, items)
+    def _predict(self, users, items):
         return self._clip(self.mean_ + self.user_bias_[users] + self.item_bias_[items])
 
 
@@ -152,18 +140,19 @@ class Popularity(_Baseline):
         Training interactions per item.
     """
 
-    def fit(self, users, items, ratings=None, n_users=None, n_items=None):
+    def __init__(self, n_users, n_items):
+        super().__init__(n_users, n_items)
+
+    def fit(self, train):
         """Count the training interactions of every item. Returns ``self``.
 
-        ``n_users`` and ``n_items`` are required; ``ratings`` is accepted (and
-        ignored) so every baseline fits with the same call.
+        ``train`` is ``(users, items)`` or ``(users, items, ratings)``; ratings are
+        ignored, so every baseline fits with the same call.
         """
-        _, items, _ = self._validate_fit(users, items, ratings, n_users, n_items,
-                                         need_ratings=False)
-        self.counts_ = np.bincount(items, minlength=self.n_items_)
+        _, items, _ = self._train(train, need_ratings=False)
+        self.counts_ = np.bincount(items, minlength=self.n_items)
+        self.fitted_ = True
         return self
 
-    def predict(self, users, items):
-        """Popularity score (train interaction count) of each item; users are ignored."""
-        _, items = self._validate_predict(users, items)
+    def _predict(self, users, items):
         return self.counts_[items].astype(np.float64)

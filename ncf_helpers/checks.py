@@ -88,6 +88,37 @@ def index_array(values, name, size=None):
     return arr
 
 
+def interactions(train, n_users, n_items, what="train", need_targets=True):
+    """``(users, items, targets)`` of a training set, checked once where it enters.
+
+    ``train`` is a ``(users, items, targets)`` tuple (``(users, items)`` is enough when
+    ``need_targets`` is False; targets are then ``None``). An index beyond the
+    estimator's size is reported as what it usually is, an estimator built for other
+    data, not as bad data.
+    """
+    if not isinstance(train, (tuple, list)) or len(train) not in ((3,) if need_targets
+                                                                  else (2, 3)):
+        shape = "(users, items, targets)" if need_targets else "(users, items[, targets])"
+        raise ValueError(f"{what} must be a {shape} tuple of arrays, got "
+                         f"{type(train).__name__}" + (f" of length {len(train)}"
+                                                      if isinstance(train, (tuple, list)) else ""))
+    users, items = index_array(train[0], f"{what} users"), index_array(train[1], f"{what} items")
+    for name, idx, size in (("user", users, n_users), ("item", items, n_items)):
+        if idx.size and idx.max() >= size:
+            raise IndexError(f"{what} has {name} index {int(idx.max())}, but the model was built "
+                             f"for n_{name}s={size}: build it with n_{name}s={int(idx.max()) + 1} "
+                             f"or more (the encoder's n_{name}s), or encode {what} with the same "
+                             "IdEncoder as the model")
+    targets = None
+    if need_targets or len(train) == 3:
+        targets = finite_array(train[2], f"{what} targets", np.float32)
+        same_length(users=users, items=items, targets=targets)
+    else:
+        same_length(users=users, items=items)
+    non_empty(users, what, "there is nothing to train on")
+    return users, items, targets
+
+
 def positive_ints(values, name):
     """``values``, a sequence (not a string), as a list of ``int`` >= 1."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):

@@ -1,21 +1,26 @@
 """Honest evaluation: train on train, choose on validation, score test once.
 
 One protocol object per task of the series, and one function that trains and scores
-any model under either of them:
+any model or baseline under either of them:
 
 * :class:`RatingProtocol` -- rating prediction on a random split: RMSE and MAE of
   predicted stars; early stopping on validation RMSE.
 * :class:`RankingProtocol` -- top-K ranking with leave-last-out: HR@K and NDCG@K of the
   held-out item, ranked among 99 sampled unrated items ("sampled") and among *every*
   unrated item ("full"); early stopping on validation sampled HR@K.
-* :func:`train_and_score` trains a freshly built, seeded model under a protocol and
+* :func:`train_and_score` builds a seeded model, trains it under a protocol and
   scores its best-validation weights on validation and, once, on test;
-  :func:`score_baseline` does the same for any fitted scorer. :func:`results_table`
-  and :func:`seed_summary` put the :class:`Result` objects side by side.
+  :func:`refit_and_score` retrains on train + validation for a chosen number of epochs;
+  :func:`score_baseline` scores anything already fitted. :func:`results_table` and
+  :func:`seed_summary` put the :class:`Result` objects side by side.
+
+Metric names follow :mod:`ncf_helpers.metrics` (``rmse``, ``mae``, ``sampled_hr``,
+``full_ndcg``, ...); a table prefixes them with the part, ``test_rmse`` or ``val_full_hr``.
 
 Plus small helpers for looking inside a model: :func:`pca_2d`, :func:`primary_genre`,
 :func:`top_rated`.
 """
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -24,18 +29,11 @@ import pandas as pd
 import torch
 
 from . import checks, metrics
-from .losses import BCEL1L2Loss, MSEL1L2Loss
-from .sampling import NegativeSampler
-from .training import fit
+from .base import Recommender
+from .training import TrainConfig, fit
+from .utils import DEFAULT_SEED
 
 PARTS = ("val", "test")
-
-
-def _split_arrays(split):
-    if not hasattr(split, "arrays") or not hasattr(split, "encoder"):
-        raise TypeError(f"split must be a PreparedSplit (e.g. from original_split or "
-                        f"last_item_split), got {type(split).__name__}")
-    return [split.arrays(part) for part in ("train", "val", "test")]
 
 
 def _joined(*parts):
@@ -46,9 +44,30 @@ def _joined(*parts):
 class _Protocol:
     """The parts of a :class:`PreparedSplit` as arrays, which both protocols evaluate on."""
 
+    default_negatives = 0.0
+
     def __init__(self, split):
-        self.train, self.val, self.test = _split_arrays(split)
+        if not hasattr(split, "arrays") or not hasattr(split, "encoder"):
+            raise TypeError(f"split must be a PreparedSplit (e.g. from original_split or "
+                            f"last_item_split), got {type(split).__name__}")
+        self.train, self.val, self.test = (split.arrays(part) for part in ("train", "val", "test"))
+        for part in ("val", "test"):
+            checks.non_empty(getattr(self, part)[0], f"the {part} part of the split",
+                             "a protocol scores models on it; use a split that gives it rows")
         self.n_users, self.n_items = split.encoder.n_users, split.encoder.n_items
+
+    def training_data(self, refit=False):
+        """The ``(users, items, targets)`` to train on: train, plus validation for a refit."""
+        return _joined(self.train, self.val) if refit else self.train
+
+    def config(self, config=None):
+        """``config`` (default ``TrainConfig()``) with the protocol's negatives where it
+        leaves them unset."""
+        config = TrainConfig() if config is None else checks.instance(config, TrainConfig,
+                                                                       "config")
+        if config.negatives is None:
+            config = dataclasses.replace(config, negatives=self.default_negatives)
+        return config
 
 
 class RatingProtocol(_Protocol):
@@ -61,86 +80,77 @@ class RatingProtocol(_Protocol):
     n_users, n_items : int
     """
 
-    mode = "min"
-
     def val_metric(self):
-        """A :func:`fit` metric: RMSE on the validation ratings (lower is better)."""
+        """The :func:`fit` metric ``rmse`` on the validation ratings (lower is better)."""
         return metrics.rmse_metric(*self.val)
 
-    def loss(self, model, l1_weight=0.0, l2_weight=0.0):
-        """MSE plus the L1/L2 penalty on the embedding rows a batch uses."""
-        return MSEL1L2Loss(model, l1_weight, l2_weight)
-
-    def training_data(self, refit=False):
-        """The ``(users, items, ratings)`` to train on -- train, plus validation for a
-        refit -- and the extra :func:`fit` arguments this task needs (none)."""
-        return (_joined(self.train, self.val) if refit else self.train), {}
-
     def evaluate(self, score_fn, part="test"):
-        """``{"RMSE", "MAE"}`` of ``score_fn`` on the ``"val"`` or ``"test"`` ratings."""
+        """``{"rmse", "mae"}`` of ``score_fn`` (e.g. ``model.predict``) on the ``"val"`` or
+        ``"test"`` ratings."""
         users, items, ratings = getattr(self, checks.one_of(part, PARTS, "part"))
-        predicted = np.asarray(score_fn(users, items), dtype=np.float64)
-        return {"RMSE": metrics.rmse(ratings, predicted), "MAE": metrics.mae(ratings, predicted)}
+        predicted = np.asarray(metrics._scorer(score_fn)(users, items), dtype=np.float64)
+        return {"rmse": metrics.rmse(ratings, predicted), "mae": metrics.mae(ratings, predicted)}
 
 
 class RankingProtocol(_Protocol):
     """Everything a leave-last-out ranking evaluation shares across models.
 
-    Build it with :meth:`from_split` (the same as ``RankingProtocol(split, ...)``): the
-    candidate lists are drawn **once** (with a fixed seed), so every model is ranked
-    against the same negatives.
+    The candidate lists are drawn **once** (with a fixed seed), so every model is
+    ranked against the same items. Validation lists avoid the user's train items; test
+    lists avoid train *and* validation items (everything the user rated before the test
+    item). ``seed`` seeds the test draw and ``seed + 1`` the validation draw.
+
+    Training under this protocol treats every rating as a positive (target 1) and adds
+    4 fresh negatives per positive each epoch, unless the config says otherwise.
+
+    Parameters
+    ----------
+    split : PreparedSplit
+        A leave-last-out split (:func:`~ncf_helpers.prepare.last_item_split`).
+    n_sampled : int, default 99
+        Unrated items drawn into each candidate list.
+    k : int, default 10
+        The cut-off of HR@K and NDCG@K.
+    seed : int, default 42
 
     Attributes
     ----------
     train, val, test : tuple of numpy.ndarray
         ``(users, items, ratings)`` of each part.
-    n_users, n_items : int
-    val_candidates, test_candidates : numpy.ndarray of shape (n, 1 + n_negatives)
+    n_users, n_items, k : int
+    val_candidates, test_candidates : numpy.ndarray of shape (n, 1 + n_sampled)
         Held-out item in column 0, sampled unrated items after it.
-    k : int
-        The cut-off of HR@K and NDCG@K.
     """
 
-    mode = "max"
+    default_negatives = 4.0
 
-    def __init__(self, split, n_negatives=99, k=10, seed=0):
+    def __init__(self, split, n_sampled=99, k=10, seed=DEFAULT_SEED):
         super().__init__(split)
         self.k = checks.positive_int(k, "k")
+        seed = checks.non_negative_int(seed, "seed")
         (train_u, train_i, _), (val_u, val_i, _) = self.train, self.val
         self.val_candidates = metrics.sample_candidates(val_u, val_i, train_u, train_i,
-                                                        self.n_items, n_negatives, seed + 1)
+                                                        self.n_items, n_sampled, seed + 1)
         known_u, known_i, _ = _joined(self.train, self.val)
         self.test_candidates = metrics.sample_candidates(*self.test[:2], known_u, known_i,
-                                                         self.n_items, n_negatives, seed)
-
-    @classmethod
-    def from_split(cls, split, n_negatives=99, k=10, seed=0):
-        """Draw validation and test candidates from a leave-last-out ``split``.
-
-        Validation negatives avoid the user's train items; test negatives avoid train
-        *and* validation items (everything the user rated before the test item).
-        ``seed`` seeds the test draw and ``seed + 1`` the validation draw.
-        """
-        return cls(split, n_negatives, k, seed)
+                                                         self.n_items, n_sampled, seed)
+        metrics._check_candidates(self.test[0], self.test_candidates, self.k)  # k fits the lists
+        metrics._check_full_k(self.k, self.n_items, known_u, known_i, self.test[0])
 
     def val_metric(self):
-        """A :func:`fit` metric: sampled HR@K on the validation items (higher is better)."""
-        return metrics.sampled_hit_rate_metric(self.val[0], self.val_candidates, self.k)
-
-    def loss(self, model, l1_weight=0.0, l2_weight=0.0):
-        """Binary cross entropy on logits plus the L1/L2 penalty."""
-        return BCEL1L2Loss(model, l1_weight, l2_weight)
+        """The :func:`fit` metric ``sampled_hr``: HR@K on the validation lists (higher is
+        better)."""
+        return metrics.sampled_ranking_metric(self.val[0], self.val_candidates, self.k)
 
     def training_data(self, refit=False):
         """Every train rating (and validation, for a refit) as a positive,
-        ``(users, items, ones)``, and fresh uniform negatives, 4 per positive, each epoch."""
-        users, items, _ = _joined(self.train, self.val) if refit else self.train
-        return ((users, items, np.ones(len(users), dtype=np.float32)),
-                {"sampler": NegativeSampler(users, items, self.n_items),
-                 "negative_samples_ratio": 4})
+        ``(users, items, ones)``."""
+        users, items, _ = super().training_data(refit)
+        return users, items, np.ones(len(users), dtype=np.float32)
 
     def evaluate(self, score_fn, part="test"):
-        """Sampled and full HR@K and NDCG@K on the ``"val"`` or ``"test"`` items.
+        """``sampled_hr``, ``sampled_ndcg``, ``full_hr`` and ``full_ndcg`` on the ``"val"``
+        or ``"test"`` items.
 
         Full ranking candidates are every item the user had not rated before the
         held-out one (train for validation; train and validation for test).
@@ -148,11 +158,26 @@ class RankingProtocol(_Protocol):
         users, items, _ = getattr(self, checks.one_of(part, PARTS, "part"))
         candidates = self.val_candidates if part == "val" else self.test_candidates
         known_u, known_i, _ = self.train if part == "val" else _joined(self.train, self.val)
-        sampled = metrics.ranking_metrics_from_candidates(score_fn, users, candidates, self.k)
-        full = metrics.full_ranking_metrics(score_fn, users, items, known_u, known_i,
-                                            self.n_items, k=self.k)
-        return {"sampled HR": sampled["hit_rate"], "sampled NDCG": sampled["ndcg"],
-                "full HR": full["hit_rate"], "full NDCG": full["ndcg"]}
+        score = metrics._scorer(score_fn)
+        sampled = metrics._from_candidates(score, users, candidates, self.k)
+        full = metrics._full_ranking(score, users, items, known_u, known_i, self.n_items, self.k)
+        return {"sampled_hr": sampled["hr"], "sampled_ndcg": sampled["ndcg"],
+                "full_hr": full["hr"], "full_ndcg": full["ndcg"]}
+
+
+class FullRankingProtocol(RankingProtocol):
+    """:class:`RankingProtocol` that stops early on *full* HR@K of the validation items.
+
+    Built the same way; only the fit metric changes
+    (:func:`~ncf_helpers.metrics.full_ranking_metric`), so the epoch kept is the one the
+    test's full HR@K would prefer, as judged on validation.
+    """
+
+    def val_metric(self):
+        """The :func:`fit` metric ``full_hr``: full HR@K of the validation items (higher
+        is better)."""
+        return metrics.full_ranking_metric(self.val[0], self.val[1], self.train[0],
+                                           self.train[1], self.n_items, self.k)
 
 
 @dataclass
@@ -162,8 +187,9 @@ class Result:
     Attributes
     ----------
     name : str
-    model : RecModel or None
-        The model with its best-validation weights (``None`` for a baseline).
+    model : Recommender or None
+        The model with its best-validation weights, or the fitted baseline (None for a
+        bare scorer).
     history : pandas.DataFrame or None
         The :func:`~ncf_helpers.training.fit` history, one row per epoch.
     val, test : dict
@@ -185,151 +211,101 @@ class Result:
 
     def row(self):
         """This result as a flat dict for :func:`results_table`."""
-        return {**{f"test {k}": v for k, v in self.test.items()},
-                **{f"val {k}": v for k, v in self.val.items()},
-                "best epoch": self.best_epoch, "seconds": self.seconds}
+        return {**{f"test_{k}": v for k, v in self.test.items()},
+                **{f"val_{k}": v for k, v in self.val.items()},
+                "best_epoch": self.best_epoch, "seconds": self.seconds}
 
 
-class FullRankingProtocol(RankingProtocol):
-    """:class:`RankingProtocol` that stops early on *full* HR@K of the validation items.
-
-    Build it the same way, ``FullRankingProtocol.from_split(split, ...)``; only the fit
-    metric changes (:func:`~ncf_helpers.metrics.full_hit_rate_metric`), so the epoch
-    kept is the one the test's full HR@K would prefer, as judged on validation.
-    """
-
-    def val_metric(self):
-        """A :func:`fit` metric: full HR@K on the validation items (higher is better)."""
-        return metrics.full_hit_rate_metric(self.val[0], self.val[1], self.train[0],
-                                            self.train[1], self.n_items, self.k)
-
-
-def train_and_score(name, make_model, protocol, *, seed=42, l1_weight=0.0, l2_weight=0.0,
-                    loss_fn=None, **fit_kwargs):
-    """Build a model from ``seed``, train it under ``protocol``, score it once.
+def train_and_score(name, make_model, protocol, config=None):
+    """Build a model from ``config.seed``, train it under ``protocol``, score it once.
 
     Parameters
     ----------
     name : str
         Label of the run in tables and plots.
     make_model : callable
-        ``make_model() -> RecModel``, e.g. ``lambda: NeuMF(n_users, n_items)``.
-        Torch's generator is seeded with ``seed`` just before the call, so the initial
-        weights -- and, through :func:`fit`, the batch order and the negatives --
-        follow ``seed``: two runs that differ only in a setting differ only there.
+        ``make_model() -> model``, e.g. ``lambda: NeuMF(n_users, n_items)``; a baseline
+        (``lambda: BiasBaseline(n_users, n_items)``) is fitted and scored the same way.
+        Torch's generator is seeded with ``config.seed`` just before the call, so the
+        initial weights -- and, through :func:`fit`, the batch order and the negatives --
+        follow the seed: two runs that differ only in a setting differ only there.
     protocol : RatingProtocol or RankingProtocol
-    seed : int, default 42
-    l1_weight, l2_weight : float, default 0.0
-        Penalty weights of the protocol's loss (ignored when ``loss_fn`` is given).
-    loss_fn : callable, optional
-        ``loss_fn(model) -> RegularizedLoss``, to replace the protocol's loss.
-    **fit_kwargs
-        Passed to :func:`~ncf_helpers.training.fit` (``epochs``, ``batch_size``,
-        ``lr``, ``patience``, ``optimizer``, ``scheduler``, ...).
+    config : TrainConfig, optional
+        The training settings (:func:`~ncf_helpers.training.fit`); the protocol fills in
+        its negatives where ``config.negatives`` is None.
 
     Returns
     -------
     Result
         Validation and test metrics of the best-validation weights.
     """
-    return _run("train_and_score", name, make_model, protocol, None, seed,
-                (l1_weight, l2_weight), loss_fn, fit_kwargs)
+    return _run(name, make_model, protocol, config, refit=False)
 
 
-def refit_and_score(name, make_model, protocol, epochs, *, seed=42, l1_weight=0.0,
-                    l2_weight=0.0, loss_fn=None, **fit_kwargs):
-    """Retrain on train + validation for a fixed number of epochs; score test once.
+def refit_and_score(name, make_model, protocol, config):
+    """Retrain on train + validation for exactly ``config.epochs`` epochs; score test once.
 
-    The standard last step after tuning: hyperparameters and ``epochs`` (e.g. the
-    ``best_epoch`` of a :func:`train_and_score` run) were chosen on validation, so the
-    validation rows are now spent and can join the training rows. There is nothing
-    left to stop early on: training runs exactly ``epochs`` epochs and the last
-    weights are scored on test.
-
-    Parameters
-    ----------
-    name, make_model, protocol, seed, l1_weight, l2_weight, loss_fn, **fit_kwargs
-        As in :func:`train_and_score`. For a :class:`RankingProtocol` the positives
-        are the train and validation items and the default negatives avoid both.
-        A ``loss_fn`` that samples its own negatives should be built on train +
-        validation too.
-    epochs : int
-        Training epochs, chosen on validation.
+    The standard last step after tuning: hyperparameters and the number of epochs (e.g.
+    the ``best_epoch`` of a :func:`train_and_score` run) were chosen on validation, so
+    the validation rows are now spent and can join the training rows. There is nothing
+    left to stop early on: the last weights are scored on test.
 
     Returns
     -------
     Result
-        ``val`` is empty (validation was trained on), ``best_epoch`` is ``epochs``;
-        the history has ``train_loss``, ``lr`` and ``seconds`` per epoch.
+        ``val`` is empty (validation was trained on), ``best_epoch`` is ``config.epochs``.
     """
-    epochs = checks.positive_int(epochs, "epochs")
-    return _run("refit_and_score", name, make_model, protocol, epochs, seed,
-                (l1_weight, l2_weight), loss_fn, fit_kwargs)
+    return _run(name, make_model, protocol, config, refit=True)
 
 
-def _run(caller, name, make_model, protocol, refit_epochs, seed, penalties, loss_fn,
-         fit_kwargs):
-    """Train and score for :func:`train_and_score`, or for :func:`refit_and_score`
-    when ``refit_epochs`` is given."""
+def _run(name, make_model, protocol, config, refit):
+    """Train (or fit) and score, for :func:`train_and_score` and :func:`refit_and_score`."""
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
     hint = "pass a function that builds a fresh model, e.g. lambda: GMF(n_users, n_items)"
-    if isinstance(make_model, torch.nn.Module):  # a model is callable too, but not a builder
+    if isinstance(make_model, (torch.nn.Module, Recommender)):  # callable, but not a builder
         raise TypeError(f"make_model must be a function, got a {type(make_model).__name__} "
                         f"model; {hint}")
     checks.callable_arg(make_model, "make_model", hint)
     checks.instance(protocol, (RatingProtocol, RankingProtocol), "protocol")
-    reserved = ("train", "val_metric", "mode", "seed") + (("patience",) if refit_epochs else ())
-    for key in reserved:
-        if key in fit_kwargs:
-            raise TypeError(f"{caller} sets {key!r} itself; call fit for another one")
-    seed = checks.non_negative_int(seed, "seed")
+    config = protocol.config(config)
 
     start = time.perf_counter()
-    train, defaults = protocol.training_data(refit=refit_epochs is not None)
-    torch.manual_seed(seed)
+    train = protocol.training_data(refit=refit)
+    torch.manual_seed(config.seed)
     model = make_model()  # a ranking loss refuses a model whose head is not 'logits'
-    loss = loss_fn(model) if loss_fn is not None else protocol.loss(model, *penalties)
-    kwargs = {**defaults, **fit_kwargs}
-    if refit_epochs is None:
-        history = fit(model, train, protocol.val_metric(), loss, mode=protocol.mode,
-                      seed=seed, **kwargs)
+    checks.instance(model, Recommender, "make_model()", "it must return a model or a baseline")
+    history, best_epoch = None, None
+    if isinstance(model, torch.nn.Module):
+        history = fit(model, train, config, None if refit else protocol.val_metric())
         best_epoch = int(history.attrs["best_epoch"])
-        val = protocol.evaluate(metrics.model_scorer(model), "val")
     else:
-        metric = _keep_last_epoch()
-        history = fit(model, train, metric, loss, mode="min", epochs=refit_epochs,
-                      patience=None, seed=seed, **kwargs)
-        history = history.drop(columns=f"val_{metric.__name__}")
-        best_epoch, val = refit_epochs, {}
-    test = protocol.evaluate(metrics.model_scorer(model), "test")
+        model.fit(train)
+    val = {} if refit else protocol.evaluate(model, "val")
+    test = protocol.evaluate(model, "test")
     return Result(name, model, history, val, test, best_epoch, time.perf_counter() - start,
-                  seed)
+                  config.seed)
 
 
-def _keep_last_epoch():
-    """A fit metric that improves every epoch, so :func:`fit` keeps the last weights."""
-    epochs_done = iter(range(1, 1 << 62))
+def score_baseline(name, fitted, protocol):
+    """A :class:`Result` for a fitted baseline (or any scorer), on validation and test.
 
-    def refit(model):
-        return -float(next(epochs_done))
-
-    return refit
-
-
-def score_baseline(name, score_fn, protocol):
-    """A :class:`Result` for a fitted baseline (or any scorer), on validation and test."""
-    checks.callable_arg(score_fn, "score_fn")
+    ``fitted`` is an estimator of the package (its ``predict`` is used) or any
+    ``score_fn(users, items) -> scores``, such as a wrapped peer library.
+    """
+    if not isinstance(fitted, Recommender):
+        checks.callable_arg(fitted, "fitted", "pass a fitted baseline or score_fn(users, items)")
     checks.instance(protocol, (RatingProtocol, RankingProtocol), "protocol")
     start = time.perf_counter()
-    val, test = protocol.evaluate(score_fn, "val"), protocol.evaluate(score_fn, "test")
-    return Result(name, None, None, val, test, None, time.perf_counter() - start)
+    val, test = protocol.evaluate(fitted, "val"), protocol.evaluate(fitted, "test")
+    model = fitted if isinstance(fitted, Recommender) else None
+    return Result(name, model, None, val, test, None, time.perf_counter() - start)
 
 
 def results_table(results, sort_by=None, ascending=True):
     """One row per :class:`Result`, indexed by its name.
 
-    Columns: ``test <metric>`` for each test metric, ``val <metric>``, ``best epoch``
+    Columns: ``test_<metric>`` for each test metric, ``val_<metric>``, ``best_epoch``
     and ``seconds``; sorted by ``sort_by`` if given.
     """
     results = list(results)
@@ -344,7 +320,7 @@ def results_table(results, sort_by=None, ascending=True):
     return table
 
 
-def seed_summary(results, column="test RMSE"):
+def seed_summary(results, column="test_rmse"):
     """Mean, standard deviation and count of ``column`` per result name.
 
     Train the same configuration with several seeds under one name; the ``std`` is the

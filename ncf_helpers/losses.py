@@ -4,8 +4,9 @@ Every loss is called as ``loss_fn(pred, target, users, items)`` so training
 code can swap one for another. ``users`` and ``items`` are the batch indices
 the penalty needs (see :meth:`ncf_helpers.models.RecModel.penalty`).
 
-The ranking losses :class:`BPRLoss` and :class:`SampledSoftmaxLoss` take the same
-call on batches of positives only and draw each positive's negatives themselves.
+The ranking losses :class:`BPRLoss` and :class:`SampledSoftmaxLoss` are called as
+``loss_fn(positive, negative, users, items)`` with the scores of a batch of positives
+and of the negatives the training engine drew for each of them.
 """
 import warnings
 
@@ -14,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import callable_arg, finite_number, instance, non_negative_int, positive_int
-from .sampling import NegativeSampler
+from .checks import callable_arg, finite_number, one_of
 
 
 def check_shapes(pred, target):
@@ -34,7 +34,7 @@ def check_shapes(pred, target):
 def _require_logits(model, loss):
     """Refuse a model whose head bounds its outputs: ratings in [1, 5] are not logits."""
     head = getattr(model, "head", "logits")
-    if head not in ("logits", "linear"):
+    if head != "logits":
         raise ValueError(f"{loss} needs a model with head='logits' (raw scores), but this "
                          f"{type(model).__name__} has head={head!r}, whose outputs are not "
                          "logits; build it with head='logits', or use MSEL1L2Loss for ratings")
@@ -42,6 +42,9 @@ def _require_logits(model, loss):
 
 class RegularizedLoss(nn.Module):
     """Base class: ``data_loss(pred, target) + l1 * penalty_1 + l2 * penalty_2``.
+
+    A *pointwise* loss: one prediction against one target per row (``pairwise`` is
+    False), unlike the ranking losses below.
 
     Parameters
     ----------
@@ -57,6 +60,8 @@ class RegularizedLoss(nn.Module):
     Subclasses implement :meth:`data_loss`. A weight of 0 skips that penalty
     entirely, which saves a pass over the embeddings.
     """
+
+    pairwise = False
 
     def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
         super().__init__()
@@ -183,78 +188,50 @@ class OriginalMSEL1L2Loss(RegularizedLoss):
 
 
 # ---------------------------------------------------------------------------
-# ranking objectives that draw their own negatives
+# ranking objectives: each positive against its own negatives
 # ---------------------------------------------------------------------------
 class SampledRankingLoss(RegularizedLoss):
-    """Base class of the ranking losses that compare each positive with its own negatives.
+    """Base class of the losses that compare each positive with its own negatives.
 
-    The call is the usual ``loss_fn(pred, target, users, items)``, with one extension of
-    its meaning: the batch holds **positives only** (train with
-    ``negative_samples_ratio=0``), ``pred`` are their scores, and the loss itself draws
-    ``n_negatives`` items per positive and scores them with ``model``. Pairwise and
-    listwise losses need each negative tied to its positive, which the shuffled
-    positive-plus-negative batches of BCE cannot give.
+    Pairwise and listwise losses need each negative tied to its positive, which the
+    shuffled positive-plus-negative batches of BCE cannot give. So the training
+    engine (:func:`~ncf_helpers.training.fit`) feeds them batches of **positives
+    only**, draws ``config.negatives`` unseen items per positive with the package's
+    :class:`~ncf_helpers.sampling.NegativeSampler`, scores both in one forward pass and
+    calls ``loss_fn(positive, negative, users, items)`` with the ``(B,)`` positive and
+    ``(B, negatives)`` negative scores.
 
     Parameters
     ----------
     model : RecModel
         With ``head="logits"`` (raw scores).
-    n_negatives : int, default 1
-        Negatives per positive, drawn afresh for every batch.
-    sampler : NegativeSampler, optional
-        Draws items the user has not interacted with in training. Default: uniform
-        over all items (an occasional positive among the negatives is harmless noise
-        when the catalogue is much larger than a user's history).
     l1_weight, l2_weight : float, default 0.0
         Penalty on the embedding rows of the positive pairs.
-    seed : int, default 0
-        Seeds the negatives.
     """
 
-    def __init__(self, model, n_negatives=1, sampler=None, l1_weight=0.0, l2_weight=0.0,
-                 seed=0):
+    pairwise = True
+
+    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
         _require_logits(model, type(self).__name__)
         super().__init__(model, l1_weight, l2_weight)
-        self.n_negatives = positive_int(n_negatives, "n_negatives")
-        self.sampler = instance(sampler, (NegativeSampler, type(None)), "sampler",
-                                "None draws uniform negatives")
-        self.seed = non_negative_int(seed, "seed")
-        self._rng = np.random.default_rng(self.seed)
 
     def check_targets(self, targets):
-        """Positives only: this loss draws its own negatives."""
+        """Positives only: the negatives are drawn for each positive."""
         targets = np.asarray(targets)
         if targets.size and targets.min() <= 0:
             raise ValueError(f"{type(self).__name__} draws its own negatives: train on "
-                             "positives only (negative_samples_ratio=0), got targets <= 0")
-
-    def negatives(self, users):
-        """``(B, n_negatives)`` item indices drawn for the batch ``users``."""
-        shape = (len(users), self.n_negatives)
-        if self.sampler is None:
-            items = self._rng.integers(0, self.model.n_items, size=shape)
-        else:
-            repeated = np.repeat(users.detach().cpu().numpy(), self.n_negatives)
-            items = self.sampler.sample(repeated, self._rng).reshape(shape)
-        return torch.as_tensor(items, dtype=torch.long, device=users.device)
+                             "positives only (targets > 0), got targets <= 0")
 
     def ranking_loss(self, positive, negative):  # pragma: no cover - abstract
-        """Loss from ``(B,)`` positive and ``(B, n_negatives)`` negative scores."""
+        """Loss from ``(B,)`` positive and ``(B, negatives)`` negative scores."""
         raise NotImplementedError
 
-    def forward(self, pred, target, users=None, items=None):
+    def forward(self, positive, negative, users=None, items=None):
         """Regularised ranking loss of one batch of positives (see the class docstring)."""
-        check_shapes(pred, target)
-        if users is None or items is None:
-            raise ValueError(f"{type(self).__name__} needs the batch users and items "
-                             "(it scores negatives for each user)")
-        negatives = self.negatives(users)
-        negative_scores = self.model(users.repeat_interleave(self.n_negatives),
-                                     negatives.reshape(-1)).reshape(negatives.shape)
-        return self._penalized(self.ranking_loss(pred, negative_scores), users, items)
-
-    def extra_repr(self):
-        return f"n_negatives={self.n_negatives}, {super().extra_repr()}"
+        if negative.ndim != 2 or negative.shape[0] != positive.shape[0]:
+            raise ValueError(f"negative scores must have shape (B, negatives) with "
+                             f"B = {positive.shape[0]}, got {tuple(negative.shape)}")
+        return self._penalized(self.ranking_loss(positive, negative), users, items)
 
 
 class BPRLoss(SampledRankingLoss):
@@ -262,8 +239,8 @@ class BPRLoss(SampledRankingLoss):
 
     Rendle et al. (2009): each observed item ``i`` of user ``u`` should score above an
     item ``j`` the user has not interacted with; the loss is averaged over the
-    ``n_negatives`` pairs of every positive. Only score *differences* matter, which
-    is what a ranking needs; BCE also spends effort on calibrating absolute scores.
+    negatives of every positive. Only score *differences* matter, which is what a
+    ranking needs; BCE also spends effort on calibrating absolute scores.
     """
 
     def ranking_loss(self, positive, negative):
@@ -274,12 +251,22 @@ class SampledSoftmaxLoss(SampledRankingLoss):
     """Sampled softmax: cross entropy of the positive among itself and its negatives.
 
     ``-s(u, i) + log(exp s(u, i) + sum_j exp s(u, j))``: the softmax over the whole
-    catalogue, estimated with ``n_negatives`` uniformly drawn items (uniform proposals
-    need no log-q correction: it is the same constant for every item). With many
-    negatives the gradient concentrates on the negatives that score highest -- the
-    hard ones that decide a full top-10 list.
+    catalogue, estimated with the sampled negatives (uniform proposals need no log-q
+    correction: it is the same constant for every item). With many negatives the
+    gradient concentrates on the negatives that score highest -- the hard ones that
+    decide a full top-10 list.
     """
 
     def ranking_loss(self, positive, negative):
         logits = torch.cat([positive[:, None], negative], dim=1)
         return (torch.logsumexp(logits, dim=1) - positive).mean()
+
+
+# The losses :class:`~ncf_helpers.training.TrainConfig` names.
+LOSSES = {"mse": MSEL1L2Loss, "bce": BCEL1L2Loss, "bpr": BPRLoss, "softmax": SampledSoftmaxLoss,
+          "original_mse": OriginalMSEL1L2Loss}
+
+
+def make_loss(name, model, l1_weight=0.0, l2_weight=0.0):
+    """The loss ``name`` (a key of :data:`LOSSES`) for ``model``, with its penalties."""
+    return LOSSES[one_of(name, tuple(LOSSES), "loss")](model, l1_weight, l2_weight)

@@ -3,7 +3,8 @@
 Ranking metrics work from the *rank* of each held-out item in a user's ranked
 list (0-based: rank 0 is the top). With binary relevance and ``K = k``:
 
-* **HR@K** (hit rate): 1 if at least one held-out item is in the top K, else 0.
+* **HR@K** (hit rate, key ``hr``): 1 if at least one held-out item is in the top K,
+  else 0.
 * **NDCG@K**: DCG / IDCG with the log2 discount of the NCF paper,
   ``DCG = sum over held-out items with rank r < K of 1 / log2(r + 2)`` and IDCG the
   DCG of a perfect list (all held-out items on top). With one held-out item this
@@ -20,13 +21,18 @@ candidate with an equal score. A scorer that cannot tell items apart (a constant
 therefore scores 0, rather than being rewarded for the order of the candidates.
 
 A *scorer* is any callable ``score_fn(users, items) -> scores`` taking two int64
-arrays of equal length and returning one float per pair, higher meaning better.
+arrays of equal length and returning one float per pair, higher meaning better: the
+``predict`` method of any model or baseline of the package is one.
+
+Names: every function returns its metrics under the same keys, ``rmse``, ``mae``, ``hr``,
+``ndcg``, ``precision``, ``recall``, ``map`` and ``auc``; the cut-off ``k`` is an
+argument, stated once by whoever chooses it.
 """
 import numpy as np
-import torch
 
 from . import checks
 from .sampling import NegativeSampler, sorted_unique
+from .utils import DEFAULT_SEED
 
 
 # ---------------------------------------------------------------------------
@@ -43,18 +49,41 @@ def _check_pairs(users, items, what, n_items=None, empty=None):
     return users, items
 
 
-def _check_candidates(users, candidates):
-    """Index arrays of ``users`` and of their ``(n, 1 + n_negatives)`` ``candidates``."""
+def _check_candidates(users, candidates, k):
+    """Index arrays of ``users`` and of their ``(n, 1 + n_sampled)`` ``candidates``;
+    ``k`` must leave something out of the top k, or every held-out item is a hit."""
     candidates = np.asarray(candidates)
     if candidates.ndim != 2 or candidates.shape[1] < 2:
-        raise ValueError(f"candidates must have shape (n_test, 1 + n_negatives), got "
+        raise ValueError(f"candidates must have shape (n_test, 1 + n_sampled), got "
                          f"{candidates.shape}; build them with sample_candidates")
     users = checks.index_array(users, "users")
     checks.same_length(users=users, candidates=candidates)
+    checks.index_array(candidates.ravel(), "candidates")
+    if k >= candidates.shape[1]:
+        raise ValueError(f"k={k} is not smaller than the {candidates.shape[1]} candidates of "
+                         "each list, so every held-out item would be in the top k (HR = 1); "
+                         f"use k < {candidates.shape[1]} or draw more candidates")
     return users, candidates
 
 
-_SCORER_HINT = "pass score_fn(users, items) -> scores, e.g. model_scorer(model)"
+def _check_full_k(k, n_items, train_users, train_items, test_users):
+    """Refuse a ``k`` that puts every candidate of some test user in the top k."""
+    keys = sorted_unique(train_users * n_items + train_items)
+    rated = np.bincount(keys // n_items, minlength=int(test_users.max()) + 1)[test_users]
+    fewest = int(n_items - rated.max())
+    if k >= fewest:
+        user = int(test_users[np.argmax(rated)])
+        raise ValueError(f"k={k} but user {user} has only {fewest} candidate items (every item "
+                         "not rated in train), so the held-out item would always be in the top "
+                         f"k; use k < {fewest}")
+
+
+def _scorer(estimator_or_fn):
+    """The unchecked scores of a package estimator, else the callable itself."""
+    return getattr(estimator_or_fn, "_predict", estimator_or_fn)
+
+
+_SCORER_HINT = "pass score_fn(users, items) -> scores, e.g. model.predict"
 
 
 # ---------------------------------------------------------------------------
@@ -117,9 +146,9 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
     Returns
     -------
     dict
-        ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over
-        groups) and ``n_users`` (the number of groups). See the module docstring
-        for the definitions.
+        ``hr``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over groups) and
+        ``n_users`` (the number of groups). See the module docstring for the
+        definitions.
     """
     k = checks.positive_int(k, "k")
     ranks = checks.index_array(ranks, "ranks")
@@ -129,13 +158,19 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
         raise ValueError("no ranks given: there is nothing to evaluate")
     _, group = np.unique(groups, return_inverse=True)
     group = group.ravel()
+    order = np.lexsort((ranks, group))
+    if np.any((group[order][1:] == group[order][:-1]) & (ranks[order][1:] == ranks[order][:-1])):
+        raise ValueError("ranks of one user's held-out items must be distinct")
+    return _from_ranks(ranks, group, k)
 
+
+def _from_ranks(ranks, group, k):
+    """:func:`ranking_metrics_from_ranks` for checked int64 ranks and group numbers
+    ``0..n_groups-1``."""
     # Sort by (user, rank): the position within the user's block is then the number
     # of that user's held-out items ranked strictly above, which MAP needs.
     order = np.lexsort((ranks, group))
     ranks, group = ranks[order], group[order]
-    if np.any((group[1:] == group[:-1]) & (ranks[1:] == ranks[:-1])):
-        raise ValueError("ranks of one user's held-out items must be distinct")
     position = np.arange(len(ranks)) - np.searchsorted(group, group, side="left")
 
     hit = ranks < k
@@ -152,7 +187,7 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
     ap = ap / np.minimum(n_relevant, k)
 
     return {
-        "hit_rate": float(np.mean(hits > 0)),
+        "hr": float(np.mean(hits > 0)),
         "ndcg": float(np.mean(dcg / idcg)),
         "precision": float(np.mean(hits / k)),
         "recall": float(np.mean(hits / n_relevant)),
@@ -165,38 +200,39 @@ def ranking_metrics_from_ranks(ranks, groups, k=10):
 # sampled protocol (NCF: 1 held-out item + 99 sampled negatives)
 # ---------------------------------------------------------------------------
 def sample_candidates(test_users, test_items, train_users, train_items, n_items,
-                      n_negatives=99, seed=0):
+                      n_sampled=99, seed=DEFAULT_SEED):
     """Draw the candidate list of every test pair for the sampled ranking protocol.
 
-    For each test ``(user, item)`` pair, ``n_negatives`` distinct items are drawn
+    For each test ``(user, item)`` pair, ``n_sampled`` distinct items are drawn
     uniformly among the items the user has *not* rated: not in the user's train
     pairs and not one of the user's test items. Compute the candidates once and
-    reuse them for every model so all models are ranked against the same negatives.
+    reuse them for every model so all models are ranked against the same items.
 
     Parameters
     ----------
     test_users, test_items : array-like of int, shape (n_test,)
         Held-out pairs (the NCF protocol holds out one item per user).
     train_users, train_items : array-like of int, shape (n_train,)
-        Training pairs; their items are never drawn as negatives for that user.
+        Training pairs; their items are never drawn for that user.
     n_items : int
         Number of items; item indices lie in ``[0, n_items)``.
-    n_negatives : int, default 99
-    seed : int, default 0
+    n_sampled : int, default 99
+        Unrated items in each list, next to the held-out one (the NCF paper's 99).
+    seed : int, default 42
         Seed of ``np.random.default_rng``; the same seed gives the same candidates.
 
     Returns
     -------
-    np.ndarray of int64, shape (n_test, 1 + n_negatives)
-        Column 0 holds the held-out item, the other columns the negatives.
+    np.ndarray of int64, shape (n_test, 1 + n_sampled)
+        Column 0 holds the held-out item, the other columns the sampled items.
 
     Raises
     ------
     ValueError
-        If a test user has fewer than ``n_negatives`` unrated items.
+        If a test user has fewer than ``n_sampled`` unrated items.
     """
     n_items = checks.positive_int(n_items, "n_items")
-    n_negatives = checks.positive_int(n_negatives, "n_negatives")
+    n_negatives = checks.positive_int(n_sampled, "n_sampled")
     test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
@@ -211,7 +247,7 @@ def sample_candidates(test_users, test_items, train_users, train_items, n_items,
     if np.any(n_unrated < n_negatives):
         user = test_users[np.argmax(n_unrated < n_negatives)]
         raise ValueError(f"user {user} has only {n_items - n_rated[user]} unrated items, "
-                         f"fewer than n_negatives={n_negatives}")
+                         f"fewer than n_sampled={n_negatives}")
 
     def bad_entries(rows):
         """Mask of entries in ``rows`` that are rated or repeat an earlier entry."""
@@ -253,33 +289,38 @@ def ranking_metrics_from_candidates(score_fn, test_users, candidates, k=10):
     """HR@K and NDCG@K of a scorer over precomputed candidate lists.
 
     Each row of ``candidates`` is one ranking case: the held-out item (column 0)
-    is ranked among the row's negatives, ties counted against it.
+    is ranked among the row's sampled items, ties counted against it.
 
     Parameters
     ----------
     score_fn : callable
-        ``score_fn(users, items) -> scores`` (higher = better).
+        ``score_fn(users, items) -> scores`` (higher = better), e.g. ``model.predict``.
     test_users : array-like of int, shape (n_test,)
-    candidates : np.ndarray of int, shape (n_test, 1 + n_negatives)
+    candidates : np.ndarray of int, shape (n_test, 1 + n_sampled)
         As returned by :func:`sample_candidates`.
     k : int, default 10
+        Must be smaller than the number of candidates of a list.
 
     Returns
     -------
     dict
-        ``hit_rate`` and ``ndcg`` (means over test pairs) and ``n_test``.
+        ``hr`` and ``ndcg`` (means over test pairs) and ``n_test``.
     """
     checks.callable_arg(score_fn, "score_fn", _SCORER_HINT)
     k = checks.positive_int(k, "k")
-    test_users, candidates = _check_candidates(test_users, candidates)
-    flat_items = checks.index_array(candidates.ravel(), "candidates")
-    users = np.repeat(test_users, candidates.shape[1])
-    scores = checks.scores_array(score_fn(users, flat_items), len(users)).reshape(candidates.shape)
+    test_users, candidates = _check_candidates(test_users, candidates, k)
+    return _from_candidates(_scorer(score_fn), test_users, candidates.astype(np.int64), k)
 
-    # Pessimistic rank: every negative scoring at least as high is ranked above.
+
+def _from_candidates(score_fn, test_users, candidates, k):
+    """:func:`ranking_metrics_from_candidates` for checked arrays."""
+    users = np.repeat(test_users, candidates.shape[1])
+    scores = checks.scores_array(score_fn(users, candidates.ravel()),
+                                 len(users)).reshape(candidates.shape)
+    # Pessimistic rank: every sampled item scoring at least as high is ranked above.
     ranks = np.sum(scores[:, 1:] >= scores[:, :1], axis=1)
-    metrics = ranking_metrics_from_ranks(ranks, np.arange(len(ranks)), k)
-    return {"hit_rate": metrics["hit_rate"], "ndcg": metrics["ndcg"], "n_test": len(ranks)}
+    found = _from_ranks(ranks, np.arange(len(ranks)), k)
+    return {"hr": found["hr"], "ndcg": found["ndcg"], "n_test": len(ranks)}
 
 
 # ---------------------------------------------------------------------------
@@ -305,19 +346,20 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     Parameters
     ----------
     score_fn : callable
-        ``score_fn(users, items) -> scores`` (higher = better).
+        ``score_fn(users, items) -> scores`` (higher = better), e.g. ``model.predict``.
     test_users, test_items : array-like of int, shape (n_test,)
     train_users, train_items : array-like of int, shape (n_train,)
     n_items : int
     k : int, default 10
+        Must be smaller than every test user's number of candidates.
     chunk_size : int, default 256
         Users scored per call; memory is about ``chunk_size * n_items`` floats.
 
     Returns
     -------
     dict
-        ``hit_rate``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test
-        users) and ``n_users``.
+        ``hr``, ``ndcg``, ``precision``, ``recall``, ``map`` (means over test users)
+        and ``n_users``.
     """
     checks.callable_arg(score_fn, "score_fn", _SCORER_HINT)
     n_items = checks.positive_int(n_items, "n_items")
@@ -326,7 +368,14 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     test_users, test_items = _check_pairs(test_users, test_items, "test", n_items,
                                           empty="there is nothing to evaluate")
     train_users, train_items = _check_pairs(train_users, train_items, "train", n_items)
+    _check_full_k(k, n_items, train_users, train_items, test_users)
+    return _full_ranking(_scorer(score_fn), test_users, test_items, train_users, train_items,
+                         n_items, k, chunk_size)
 
+
+def _full_ranking(score_fn, test_users, test_items, train_users, train_items, n_items, k=10,
+                  chunk_size=256):
+    """:func:`full_ranking_metrics` for checked arrays."""
     # Sort both splits by user so a chunk of users maps to contiguous slices.
     test_keys = sorted_unique(test_users * n_items + test_items)
     test_users, test_items = test_keys // n_items, test_keys % n_items
@@ -371,80 +420,52 @@ def full_ranking_metrics(score_fn, test_users, test_items, train_users, train_it
     held_out_ahead[by_score] = (np.arange(len(sorted_users))
                                 - np.searchsorted(sorted_users, sorted_users, side="left"))
     ranks = np.concatenate(others_ahead) + held_out_ahead
-    return ranking_metrics_from_ranks(ranks, test_users, k)
+    return _from_ranks(ranks.astype(np.int64), np.unique(test_users, return_inverse=True)[1], k)
 
 
 # ---------------------------------------------------------------------------
-# torch models as scorers
-# ---------------------------------------------------------------------------
-def model_scorer(model, batch_size=65536, device=None):
-    """Wrap a torch model as a numpy scorer.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        ``model(users, items)`` takes two LongTensors of shape (B,) and returns
-        scores of shape (B,) (ratings or logits; higher = better).
-    batch_size : int, default 65536
-        Pairs per forward pass, to bound memory.
-    device : torch.device or str, optional
-        Where to run the model; defaults to the device of its parameters.
-
-    Returns
-    -------
-    callable
-        ``score_fn(users, items) -> np.ndarray[float64]``, run in eval mode
-        under ``torch.no_grad()``.
-    """
-    batch_size = checks.positive_int(batch_size, "batch_size")
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-
-    def score_fn(users, items):
-        users = checks.index_array(users, "users")
-        items = checks.index_array(items, "items")
-        checks.same_length(users=users, items=items)
-        was_training = model.training
-        model.eval()
-        out = []
-        try:
-            with torch.no_grad():
-                for start in range(0, len(users), batch_size):
-                    u = torch.as_tensor(users[start:start + batch_size], device=device)
-                    i = torch.as_tensor(items[start:start + batch_size], device=device)
-                    out.append(model(u, i).reshape(-1).double().cpu().numpy())
-        finally:
-            model.train(was_training)
-        return np.concatenate(out) if out else np.empty(0)
-
-    return score_fn
-
-
-# ---------------------------------------------------------------------------
-# validation metrics for training: metric(model) -> float, with a __name__
+# validation metrics for training: metric(model) -> float, with a name and a mode
 # ---------------------------------------------------------------------------
 _NOTHING_TO_VALIDATE = "there is nothing to validate on"
 
 
-def _named(metric, name):
-    metric.__name__ = name  # fit records it as the history column val_<name>
-    return metric
+class ValMetric:
+    """A validation metric for :func:`~ncf_helpers.training.fit`: ``metric(model) -> float``.
+
+    Parameters
+    ----------
+    name : str
+        Recorded by ``fit`` as the history column ``val_<name>``.
+    mode : {"min", "max"}
+        Whether lower (RMSE) or higher (HR, AUC) is better; ``fit`` keeps the best epoch.
+    fn : callable
+        ``fn(model) -> float``.
+    """
+
+    def __init__(self, name, mode, fn):
+        self.name = checks.instance(name, str, "name")
+        self.mode = checks.one_of(mode, ("min", "max"), "mode")
+        self.fn = checks.callable_arg(fn, "fn")
+
+    def __call__(self, model):
+        return float(self.fn(model))
+
+    def __repr__(self):
+        return f"ValMetric({self.name!r}, {self.mode!r})"
 
 
 def rmse_metric(users, items, ratings):
-    """Validation metric: RMSE of a rating model on ``(users, items, ratings)``.
-
-    Returns ``metric(model) -> float`` named ``"rmse"``; use ``mode="min"`` in ``fit``.
-    """
+    """Validation metric ``"rmse"`` (lower is better) of a rating model on
+    ``(users, items, ratings)``."""
     users, items = _check_pairs(users, items, "validation", empty=_NOTHING_TO_VALIDATE)
     ratings = checks.finite_array(ratings, "validation ratings")
     checks.same_length(users=users, ratings=ratings)
-    return _named(lambda model: rmse(ratings, model_scorer(model)(users, items)), "rmse")
+    return ValMetric("rmse", "min", lambda model: rmse(ratings, model._predict(users, items)))
 
 
-def sampled_auc_metric(users, items, known_users, known_items, n_items, seed=0, name="auc"):
-    """Validation metric for implicit feedback: a sampled pairwise AUC.
+def sampled_auc_metric(users, items, known_users, known_items, n_items, seed=DEFAULT_SEED,
+                       name="auc"):
+    """Validation metric for implicit feedback: a sampled pairwise AUC (higher is better).
 
     Each held-out positive ``(u, i)`` is paired with one item ``j`` that ``u`` never
     interacted with (drawn once, with ``seed``, so every epoch is scored on the same
@@ -459,62 +480,56 @@ def sampled_auc_metric(users, items, known_users, known_items, n_items, seed=0, 
         Every known interaction (train, val and test), so a held-out positive is
         never drawn as a negative.
     n_items : int
-    seed : int, default 0
+    seed : int, default 42
     name : str, default "auc"
-        Sets ``metric.__name__``, hence the history column ``val_<name>``.
+        The history column is ``val_<name>``.
 
     Returns
     -------
-    callable
-        ``metric(model) -> float``; use ``mode="max"`` in ``fit``.
+    ValMetric
     """
-    users, items = _check_pairs(users, items, "validation", empty=_NOTHING_TO_VALIDATE)
+    users, items = _check_pairs(users, items, "validation", n_items, _NOTHING_TO_VALIDATE)
     negatives = NegativeSampler(known_users, known_items, n_items).sample(
         users, np.random.default_rng(seed))
 
     def metric(model):
-        score = model_scorer(model)
-        pos, neg = score(users, items), score(users, negatives)
-        return float(np.mean(pos > neg) + 0.5 * np.mean(pos == neg))
+        pos, neg = model._predict(users, items), model._predict(users, negatives)
+        return np.mean(pos > neg) + 0.5 * np.mean(pos == neg)
 
-    return _named(metric, name)
+    return ValMetric(name, "max", metric)
 
 
-def sampled_hit_rate_metric(users, candidates, k=10):
-    """Validation metric: sampled HR@``k`` over precomputed candidate lists.
+def sampled_ranking_metric(users, candidates, k=10, metric="hr"):
+    """Validation metric ``"sampled_<metric>"``: HR@``k`` (or NDCG@``k``) over
+    precomputed candidate lists.
 
     ``candidates`` are as :func:`sample_candidates` returns them for the validation
-    pairs (held-out item in column 0). Returns ``metric(model) -> float`` named
-    ``f"hr{k}"``; use ``mode="max"`` in ``fit``.
+    pairs (held-out item in column 0). Higher is better.
     """
     k = checks.positive_int(k, "k")
-    users, candidates = _check_candidates(users, candidates)
-
-    def metric(model):
-        return ranking_metrics_from_candidates(model_scorer(model), users, candidates,
-                                               k)["hit_rate"]
-
-    return _named(metric, f"hr{k}")
+    metric = checks.one_of(metric, ("hr", "ndcg"), "metric")
+    users, candidates = _check_candidates(users, candidates, k)
+    candidates = candidates.astype(np.int64)
+    return ValMetric(f"sampled_{metric}", "max", lambda model: _from_candidates(
+        model._predict, users, candidates, k)[metric])
 
 
-def full_hit_rate_metric(users, items, known_users, known_items, n_items, k=10):
-    """Validation metric: *full* HR@``k`` of the held-out ``(users, items)``.
-
-    Each held-out item is ranked among every item its user has not interacted with in
+def full_ranking_metric(users, items, known_users, known_items, n_items, k=10, metric="hr",
+                        chunk_size=256):
+    """Validation metric ``"full_<metric>"``: HR@``k`` (or NDCG@``k``) of the held-out
+    ``(users, items)``, each ranked among every item its user has not interacted with in
     ``(known_users, known_items)`` (the train split), as in :func:`full_ranking_metrics`.
-    Dearer than :func:`sampled_hit_rate_metric` (every item is scored for every
-    validation user, about a second on ml-100k) but it is the metric the test reports,
-    and sampled HR can rank models and epochs differently.
 
-    Returns ``metric(model) -> float`` named ``f"full_hr{k}"``; use ``mode="max"``.
+    Dearer than :func:`sampled_ranking_metric` (every item is scored for every
+    validation user, about a second on ml-100k) but it is the metric the test reports,
+    and sampled HR can rank models and epochs differently. Higher is better.
     """
     k = checks.positive_int(k, "k")
     n_items = checks.positive_int(n_items, "n_items")
+    metric = checks.one_of(metric, ("hr", "ndcg", "precision", "recall", "map"), "metric")
+    chunk_size = checks.positive_int(chunk_size, "chunk_size")
     users, items = _check_pairs(users, items, "validation", n_items, _NOTHING_TO_VALIDATE)
     known_users, known_items = _check_pairs(known_users, known_items, "known", n_items)
-
-    def metric(model):
-        return full_ranking_metrics(model_scorer(model), users, items, known_users,
-                                    known_items, n_items, k=k)["hit_rate"]
-
-    return _named(metric, f"full_hr{k}")
+    _check_full_k(k, n_items, known_users, known_items, users)
+    return ValMetric(f"full_{metric}", "max", lambda model: _full_ranking(
+        model._predict, users, items, known_users, known_items, n_items, k, chunk_size)[metric])

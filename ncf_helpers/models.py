@@ -1,7 +1,8 @@
 """Recommender models: the original notebook's two variants, GMF, NeuMF and biased MF.
 
 Notebook 05 writes each of these in the open and checks it against this module.
-Every model is a :class:`RecModel` and shares one contract:
+Every model is a :class:`RecModel` and shares the package's contract
+(:mod:`ncf_helpers.base`: ``fit``, ``predict``, ``recommend``) plus what a torch model adds:
 
 * ``model(users, items)`` takes two 1-D integer tensors of 0-based user and item
   indices, shape ``(B,)``, and returns a float tensor of shape ``(B,)``. Never
@@ -25,8 +26,8 @@ The output head is chosen with ``head=``:
   inside ``rating_range``. The default for rating models.
 * ``"relu"`` -- the original's ``ReLU`` on the affine output. Non-negative, but a
   unit whose input goes negative gets zero gradient and can "die" at 0.
-* ``"logits"`` (alias ``"linear"``) -- the raw score, for ``BCEWithLogits`` on
-  implicit feedback or an unbounded rating regression.
+* ``"logits"`` -- the raw score, for ``BCEWithLogits`` on implicit feedback or an
+  unbounded rating regression.
 
 Index ranges are checked where data enters (``fit``, ``predict``, the scorers), once
 per call; ``forward`` checks only dtype and shape, which costs no device sync.
@@ -36,8 +37,9 @@ import torch
 from torch import nn
 
 from . import checks
+from .base import Recommender
 
-VALID_HEADS = ("bounded", "relu", "logits", "linear")
+VALID_HEADS = ("bounded", "relu", "logits")
 
 # Small enough that early dot products are near 0 (predictions start near the
 # head's midpoint), large enough that Adam breaks the symmetry quickly.
@@ -51,9 +53,9 @@ def apply_head(x, head="bounded", rating_range=(1.0, 5.0)):
     ----------
     x : torch.Tensor
         Raw scores (the affine output), any shape.
-    head : {"bounded", "relu", "logits", "linear"}
+    head : {"bounded", "relu", "logits"}
         ``"bounded"``: ``low + (high - low) * sigmoid(x)``; ``"relu"``: ``relu(x)``,
-        the original's head; ``"logits"``/``"linear"``: ``x`` unchanged.
+        the original's head; ``"logits"``: ``x`` unchanged.
     rating_range : tuple of float
         ``(low, high)`` for the bounded head; ignored by the others.
 
@@ -94,13 +96,16 @@ def _bias(n):
     return emb
 
 
-class RecModel(nn.Module):
-    """Base class: output head, penalty, config.
+class RecModel(nn.Module, Recommender):
+    """Base class: output head, penalty, config, and the package's contract.
 
     Subclasses call ``super().__init__``, set ``self.config`` and implement
     :meth:`score` (raw scores of shape ``(B,)``). Their embedding tables follow the
     naming scheme: a table indexed by user has ``user`` in its name, one indexed by item
     ``item``, which is how :meth:`penalty` finds the rows a batch used.
+
+    ``model(users, items)`` is the torch forward pass on tensors; :meth:`fit`,
+    ``predict`` and ``recommend`` take numpy index arrays, like the baselines'.
     """
 
     def __init__(self, n_users, n_items, head="bounded", rating_range=(1.0, 5.0)):
@@ -149,13 +154,43 @@ class RecModel(nn.Module):
         """Raw score before the head, shape ``(B,)``."""
         raise NotImplementedError
 
-    def item_embedding_matrix(self):
-        """The ``(n_items, d)`` item matrix used by :func:`item_embeddings`.
+    def fit(self, train, config=None, val_metric=None, loss=None):
+        """Train with :func:`ncf_helpers.training.fit`; keep its history in ``history_``.
 
-        The id embedding by default; for :class:`NCF` without its feature part, which
-        items with equal features share.
+        Returns
+        -------
+        self
         """
-        return self.item_embedding.weight
+        from .training import fit  # the engine imports the models' helpers, not the reverse
+
+        self.history_ = fit(self, train, config, val_metric, loss)
+        return self
+
+    def _predict(self, users, items, batch_size=65536):
+        """Outputs for checked int64 index arrays: eval mode, no gradients, float64."""
+        param = next(self.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        was_training = self.training
+        self.eval()
+        out = []
+        try:
+            with torch.no_grad():
+                for start in range(0, len(users), batch_size):
+                    u = torch.as_tensor(users[start:start + batch_size], device=device)
+                    i = torch.as_tensor(items[start:start + batch_size], device=device)
+                    out.append(self(u, i).double().cpu().numpy())
+        finally:
+            self.train(was_training)
+        return np.concatenate(out) if out else np.empty(0)
+
+    def item_embeddings(self):
+        """The ``(n_items, d)`` item matrix, as numpy, for "similar movies" by cosine.
+
+        The id embedding by default (for :class:`NCF` without its feature part, which
+        items with equal features share); NeuMF: the GMF and MLP item embeddings side by
+        side; GMF and BiasedMF: the factors, without biases.
+        """
+        return self.item_embedding.weight.detach().cpu().numpy().copy()
 
     def tables(self, side):
         """The embedding tables indexed by ``side`` (``"user"`` or ``"item"``), in order."""
@@ -243,7 +278,7 @@ class NCF(RecModel):
         Width of each hidden layer (the original's ``cf_layer_neurons``).
     dropout : float, default 0.0
         Dropout after each hidden layer.
-    head : {"bounded", "relu", "logits", "linear"}, default "bounded"
+    head : {"bounded", "relu", "logits"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
     user_features, item_features : array-like of shape (n_users, m), optional
         Side features in encoder order, stored as non-trainable buffers (saved in
@@ -288,16 +323,8 @@ class NCF(RecModel):
         proj = getattr(self, f"{side}_feature_proj")
         return latent if proj is None else latent + proj(getattr(self, f"{side}_features")[idx])
 
-    def user_latent(self, users):
-        """Latent user vectors: ``latent("user", users)``."""
-        return self.latent("user", users)
-
-    def item_latent(self, items):
-        """Latent item vectors: ``latent("item", items)``."""
-        return self.latent("item", items)
-
     def score(self, users, items):
-        x = torch.cat([self.user_latent(users), self.item_latent(items)], dim=-1)
+        x = torch.cat([self.latent("user", users), self.latent("item", items)], dim=-1)
         return self.output(self.tower(x)).squeeze(-1)
 
 
@@ -355,7 +382,7 @@ class GMF(RecModel):
     ----------
     n_users, n_items : int
     embedding_dim : int, default 32
-    head : {"bounded", "relu", "logits", "linear"}, default "bounded"
+    head : {"bounded", "relu", "logits"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
     """
 
@@ -394,7 +421,7 @@ class NeuMF(RecModel):
         Add ``mu + b_u + b_i`` (user, item and global biases) to the score. Not in the
         paper, which ranks implicit feedback; for ratings they absorb "generous user"
         and "popular movie" effects and usually lower RMSE.
-    head : {"bounded", "relu", "logits", "linear"}, default "bounded"
+    head : {"bounded", "relu", "logits"}, default "bounded"
     rating_range : (float, float), default (1.0, 5.0)
     """
 
@@ -429,8 +456,9 @@ class NeuMF(RecModel):
                    + self.item_bias(items).squeeze(-1))
         return out
 
-    def item_embedding_matrix(self):
-        return torch.cat([self.gmf_item.weight, self.mlp_item.weight], dim=1)
+    def item_embeddings(self):
+        both = torch.cat([self.gmf_item.weight, self.mlp_item.weight], dim=1)
+        return both.detach().cpu().numpy()
 
 
 class BiasedMF(RecModel):
@@ -440,11 +468,11 @@ class BiasedMF(RecModel):
     ----------
     n_users, n_items : int
     embedding_dim : int, default 32
-    head : {"bounded", "relu", "logits", "linear"}, default "bounded"
-        ``"linear"`` (alias of ``"logits"``) gives the textbook model.
+    head : {"bounded", "relu", "logits"}, default "bounded"
+        ``"logits"`` gives the textbook model.
     rating_range : (float, float), default (1.0, 5.0)
     global_bias : float, default 0.0
-        Initial ``mu`` in raw-score units (before the head). With ``head="linear"``
+        Initial ``mu`` in raw-score units (before the head). With ``head="logits"``
         pass the training mean rating; with the bounded head 0 is already the middle
         of ``rating_range``.
     """
@@ -492,17 +520,3 @@ def build_model(name, config):
 def count_parameters(model):
     """Number of trainable parameters (feature buffers are not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def item_embeddings(model):
-    """The model's item embedding matrix, for "similar movies" by cosine.
-
-    Returns
-    -------
-    numpy.ndarray of shape (n_items, d)
-        NCF and MLP: the id embedding (no feature projection); NeuMF: the GMF and MLP
-        item embeddings side by side; GMF and BiasedMF: the factors, without biases.
-    """
-    if not isinstance(model, RecModel):
-        raise TypeError(f"model must be a RecModel, got {type(model).__name__}")
-    return model.item_embedding_matrix().detach().cpu().numpy().copy()

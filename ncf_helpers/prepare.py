@@ -27,11 +27,18 @@ class PreparedSplit:
     movies: pd.DataFrame
     users: pd.DataFrame | None = None
 
+    def __post_init__(self):
+        # Encoded once: every protocol and every model reads these arrays.
+        self._arrays = {}
+        for part in ("train", "val", "test"):
+            frame = getattr(self, part)
+            users, items = self.encoder.transform(frame)
+            self._arrays[part] = (users, items, frame["rating"].to_numpy(dtype=np.float32))
+
     def arrays(self, part):
-        """``(users, items, ratings)`` numpy arrays of ``"train"``, ``"val"`` or ``"test"``."""
-        frame = getattr(self, one_of(part, ("train", "val", "test"), "part"))
-        users, items = self.encoder.transform(frame)
-        return users, items, frame["rating"].to_numpy(dtype=np.float32)
+        """``(users, items, ratings)`` numpy arrays of ``"train"``, ``"val"`` or ``"test"``
+        (encoded once, when the split was made: the same arrays on every call)."""
+        return self._arrays[one_of(part, ("train", "val", "test"), "part")]
 
     def summary(self):
         """Rows, users and movies of each part, as a small DataFrame."""

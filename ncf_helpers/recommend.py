@@ -1,13 +1,15 @@
 """Turn a trained model into readable answers: top-N movies for a user, and the
 movies nearest to a given one in embedding space.
 
-Both functions speak MovieLens ids (``userId``, ``movieId``) at the boundary and
-use the fitted :class:`~ncf_helpers.encoding.IdEncoder` to reach the model's indices.
+Both functions speak MovieLens ids (``userId``, ``movieId``) at the boundary and use
+the split's :class:`~ncf_helpers.encoding.IdEncoder` to reach the model's indices; the
+ranking itself is the model's ``recommend`` (:mod:`ncf_helpers.base`).
 """
 import numpy as np
 import pandas as pd
 
 from . import checks
+from .base import Recommender
 
 
 def _top_n(scores, n):
@@ -33,73 +35,63 @@ def _movie_table(encoder, items, movies):
     return pd.DataFrame({"movieId": movie_ids} | {c: info[c].to_numpy() for c in columns})
 
 
-def recommend(score_fn, encoder, user_id, train_users, train_items, movies=None, n=10):
+def recommend(model, split, user_id, n=10):
     """Top-``n`` movies for one user, among those the user has not rated in train.
 
     Parameters
     ----------
-    score_fn : callable
-        ``score_fn(users, items) -> scores`` (higher = better), e.g. a baseline
-        or ``metrics.model_scorer(model)``.
-    encoder : IdEncoder
-        Maps ``user_id`` to its index and item indices back to movieIds.
+    model : Recommender
+        Any fitted model or baseline of the package (its ``recommend`` ranks the items).
+    split : PreparedSplit
+        Where the user's training ratings, the id encoder and the movie titles come from
+        (:func:`~ncf_helpers.prepare.original_split`, ``last_item_split``, ...).
     user_id : int
         The MovieLens ``userId``.
-    train_users, train_items : array-like of int, shape (n_train,)
-        Training pairs (indices); the user's train items are never recommended.
-    movies : pandas.DataFrame, optional
-        Movie metadata indexed by ``movieId`` (or with a ``movieId`` column) with a
-        ``title`` column and optionally ``genres``.
     n : int, default 10
         Number of movies; fewer come back if the user has rated almost everything.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``rank`` (1 = best), ``movieId``, ``title`` and ``genres`` (when
-        ``movies`` provides them) and ``score``, sorted by score, descending.
+        Columns ``rank`` (1 = best), ``movieId``, ``title`` and ``genres`` (when the
+        split's movies provide them) and ``score``, sorted by score, descending.
 
     Raises
     ------
     KeyError
-        If ``user_id`` is unknown to the encoder.
+        If ``user_id`` is unknown to the split's encoder.
     """
-    checks.callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+    checks.instance(model, Recommender, "model", "pass a fitted model or baseline")
     n = checks.positive_int(n, "n")
-    n_items = encoder.n_items
-    train_users = checks.index_array(train_users, "train_users")
-    train_items = checks.index_array(train_items, "train_items", n_items)
-    checks.same_length(train_users=train_users, train_items=train_items)
-    user = encoder.user_index([user_id])[0]
-
-    scores = checks.scores_array(score_fn(np.full(n_items, user), np.arange(n_items)), n_items)
-    scores[train_items[train_users == user]] = -np.inf  # already seen: not a recommendation
-    top = _top_n(scores, n)
-
-    table = _movie_table(encoder, top, movies).assign(score=scores[top])
-    table.insert(0, "rank", np.arange(1, len(top) + 1))
+    encoder = split.encoder
+    user = encoder.user_index([user_id])
+    train_users, train_items, _ = split.arrays("train")
+    mine = train_users == user[0]
+    items, scores = model._recommend(user, n, (train_users[mine], train_items[mine]))
+    keep = items[0] >= 0
+    table = _movie_table(encoder, items[0][keep], split.movies).assign(score=scores[0][keep])
+    table.insert(0, "rank", np.arange(1, int(keep.sum()) + 1))
     return table
 
 
-def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
-    """The ``n`` movies whose embeddings are closest (cosine) to ``movie_id``'s.
+def similar_movies(model, split, movie_id, n=10):
+    """The ``n`` movies whose item embeddings are closest (cosine) to ``movie_id``'s.
 
     Parameters
     ----------
-    item_embeddings : array-like or torch.Tensor, shape (n_items, d)
-        One row per item index, e.g. ``model.item_embedding.weight``.
-    encoder : IdEncoder
-        Maps ``movie_id`` to its index and item indices back to movieIds.
+    model : RecModel
+        A trained model; its ``item_embeddings()`` are compared.
+    split : PreparedSplit
+        Its encoder maps ``movie_id`` to the model's index and back; its movies give the
+        titles.
     movie_id : int
         The MovieLens ``movieId`` to find neighbours of (it is not returned).
-    movies : pandas.DataFrame, optional
-        Movie metadata, as in :func:`recommend`.
     n : int, default 10
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``movieId``, ``title`` and ``genres`` (when ``movies`` provides
+        Columns ``movieId``, ``title`` and ``genres`` (when the split's movies provide
         them) and ``similarity`` (cosine, in [-1, 1]), most similar first.
 
     Raises
@@ -107,15 +99,17 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     KeyError
         If ``movie_id`` is unknown to the encoder.
     """
+    checks.callable_arg(getattr(model, "item_embeddings", None), "model.item_embeddings",
+                        "pass a trained model of ncf_helpers.models")
     n = checks.positive_int(n, "n")
-    if hasattr(item_embeddings, "detach"):  # a torch tensor, possibly on GPU
-        item_embeddings = item_embeddings.detach().cpu().numpy()
-    embeddings = np.asarray(item_embeddings, dtype=np.float64)
+    encoder = split.encoder
+    embeddings = np.asarray(model.item_embeddings(), dtype=np.float64)
     if embeddings.ndim != 2 or embeddings.shape[0] != encoder.n_items:
-        raise ValueError(f"item_embeddings must have shape (n_items={encoder.n_items}, d), "
-                         f"got {embeddings.shape}; pass model.item_embedding.weight")
+        raise ValueError(f"the model has {embeddings.shape[0]} item embeddings but the split's "
+                         f"encoder knows {encoder.n_items} movies: use the split the model "
+                         "was trained on")
     if not np.isfinite(embeddings).all():
-        raise ValueError("item_embeddings contain NaN or infinite values: the model diverged")
+        raise ValueError("the item embeddings contain NaN or infinite values: the model diverged")
     item = encoder.item_index([movie_id])[0]
 
     # Zero vectors have no direction: give them similarity 0 instead of NaN.
@@ -125,4 +119,4 @@ def similar_movies(item_embeddings, encoder, movie_id, movies=None, n=10):
     similarity[item] = -np.inf
     top = _top_n(similarity, n)
 
-    return _movie_table(encoder, top, movies).assign(similarity=similarity[top])
+    return _movie_table(encoder, top, split.movies).assign(similarity=similarity[top])

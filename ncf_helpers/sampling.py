@@ -6,6 +6,10 @@ negatives instead of adding them, and looped forever for a user who had rated ev
 movie. Here negatives are drawn for many users at once and checked against a sorted
 array of ``user * n_items + item`` keys, so the cost is O(log n) per sample and no dense
 users x items matrix is ever built (ml-25m would need 9.6 billion cells).
+
+The same sampler runs on a device: hand it torch tensors (and a ``torch.Generator``)
+instead of numpy arrays, and the draws, the ``searchsorted`` lookups and the redraws
+all happen where the tensors live, with no copy to the host.
 """
 import os
 
@@ -17,6 +21,22 @@ from .checks import finite_number, index_array, instance, non_empty, positive_in
 # After this many redraw rounds the few users still left (those who rated nearly
 # every item) get their negatives by enumerating their unseen items instead.
 _MAX_REJECTION_ROUNDS = 20
+# On a device every round redraws the whole batch where needed, without looking: a
+# user who rated half the catalogue is left with a known pair after 8 rounds in
+# 1 of 2**9 draws, which the exact host fallback then finishes.
+_DEVICE_ROUNDS = 8
+
+
+def _torch_generator(rng, device):
+    """A ``torch.Generator`` on ``device`` from a seed, a generator or None."""
+    if isinstance(rng, torch.Generator):
+        return rng
+    generator = torch.Generator(device=device)
+    if rng is None:
+        generator.seed()
+    else:
+        generator.manual_seed(positive_int(rng, "rng", minimum=0))
+    return generator
 
 
 def check_ratio(ratio):
@@ -77,6 +97,14 @@ class NegativeSampler:
         Number of users; when given, :meth:`sample` refuses user indices outside
         ``0..n_users-1``. Without it any non-negative index is valid (a user with no
         known interaction gets any item).
+
+    Notes
+    -----
+    :meth:`sample` and :meth:`contains` take numpy arrays (drawn with a numpy
+    ``Generator``) or torch tensors on any device (drawn with a ``torch.Generator``
+    on that device). The tensor path keeps a copy of the sorted keys on each device
+    it has seen and never leaves it, except for the rare user with almost no unseen
+    item.
     """
 
     def __init__(self, users, items, n_items, popularity=None, n_users=None):
@@ -103,6 +131,14 @@ class NegativeSampler:
             popularity = finite_number(popularity, "popularity")
             weights = (np.bincount(items, minlength=self.n_items) + 1.0) ** popularity
             self.cdf = np.cumsum(weights / weights.sum())
+        self._on_device = {}  # device -> (keys, cdf) tensors
+
+    def _tensors(self, device):
+        """The sorted keys (and the popularity CDF) as tensors on ``device``."""
+        if device not in self._on_device:
+            cdf = None if self.cdf is None else torch.as_tensor(self.cdf, device=device)
+            self._on_device[device] = (torch.as_tensor(self.keys, device=device), cdf)
+        return self._on_device[device]
 
     def contains(self, users, items):
         """Boolean mask: which (user, item) pairs are known interactions.
@@ -110,6 +146,8 @@ class NegativeSampler:
         ``users`` and ``items`` broadcast against each other (e.g. a column of users
         against a matrix of candidate items); the mask has the broadcast shape.
         """
+        if torch.is_tensor(users):
+            return self._contains_tensor(users, items)
         keys = (np.asarray(users, dtype=np.int64) * self.n_items
                 + np.asarray(items, dtype=np.int64))
         flat = keys.ravel()
@@ -120,6 +158,12 @@ class NegativeSampler:
         found[maybe] = self.keys[pos] == candidates
         return found.reshape(keys.shape)
 
+    def _contains_tensor(self, users, items):
+        keys, _ = self._tensors(users.device)
+        query = users.long() * self.n_items + items.long()
+        position = torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)
+        return keys[position] == query
+
     def _draw(self, n, rng):
         if self.cdf is None:
             return rng.integers(0, self.n_items, size=n)
@@ -128,6 +172,14 @@ class NegativeSampler:
     def sample(self, users, rng=None):
         """One negative item for each entry of ``users`` (repeats allowed).
 
+        Parameters
+        ----------
+        users : array-like of int, or torch.Tensor of int
+            A tensor is sampled on its own device and gives a tensor back.
+        rng : int, numpy.random.Generator or torch.Generator, optional
+            A seed or a generator: numpy's for arrays, torch's (on the tensor's
+            device) for tensors.
+
         Raises
         ------
         ValueError
@@ -135,6 +187,9 @@ class NegativeSampler:
         IndexError
             If a user index is negative (or, with ``n_users``, too large).
         """
+        if torch.is_tensor(users):
+            index_array(users, "users", self.n_users)  # at the boundary: one host copy
+            return self._sample_tensor(users.long(), _torch_generator(rng, users.device))
         return self._sample(index_array(users, "users", self.n_users),
                             np.random.default_rng(rng))
 
@@ -165,6 +220,35 @@ class NegativeSampler:
             items[rows] = self._choose_unseen(user, len(rows), rng)
         return items
 
+    def _sample_tensor(self, users, generator):
+        """:meth:`sample` for a checked int64 tensor, on its device.
+
+        A fixed number of redraw rounds over the whole batch, then a single check: no
+        host round-trip unless a user with almost no unseen item is left over.
+        """
+        keys, cdf = self._tensors(users.device)
+
+        def draw():
+            if cdf is None:
+                return torch.randint(0, self.n_items, users.shape, device=users.device,
+                                     generator=generator)
+            rand = torch.rand(users.shape, device=users.device, generator=generator,
+                              dtype=cdf.dtype)
+            return torch.searchsorted(cdf, rand).clamp_(max=self.n_items - 1)
+
+        items = draw()
+        for _ in range(_DEVICE_ROUNDS):
+            items = torch.where(self._contains_tensor(users, items), draw(), items)
+        known = self._contains_tensor(users, items)
+        if bool(known.any()):  # rare: finish those rows exactly, on the host
+            rows = torch.nonzero(known).squeeze(1).cpu().numpy()
+            owners = users[rows].cpu().numpy()
+            seed = int(torch.randint(0, 2**62, (1,), device=users.device, generator=generator))
+            exact = self._sample(owners, np.random.default_rng(seed))
+            items[torch.as_tensor(rows, device=users.device)] = torch.as_tensor(
+                exact, device=users.device)
+        return items
+
     def _choose_unseen(self, user, n, rng):
         lo, hi = np.searchsorted(self.keys, [user * self.n_items, (user + 1) * self.n_items])
         unseen = np.setdiff1d(np.arange(self.n_items), self.keys[lo:hi] - user * self.n_items)
@@ -182,62 +266,74 @@ def add_negatives(users, items, targets, sampler, ratio, rng=None, negative_valu
     ``ratio`` of the real ratings each epoch. Each positive's user gets ``floor(ratio)``
     or ``ceil(ratio)`` negatives, so users appear in proportion to their activity.
 
+    Parameters
+    ----------
+    users, items, targets : array-like or torch.Tensor
+        The positives. Tensors stay on their device and give tensors back.
+    sampler : NegativeSampler
+    ratio : float
+        Negatives per positive (0 adds none).
+    rng : int, numpy.random.Generator or torch.Generator, optional
+    negative_value : float, default 0.0
+        The target of every negative.
+
     Returns
     -------
-    users, items, targets : numpy.ndarray
+    users, items, targets : numpy.ndarray or torch.Tensor
         Positives first, then the negatives (target ``negative_value``); shuffle later.
     """
     ratio = check_ratio(ratio)
+    if torch.is_tensor(users):
+        index_array(users, "users")
+        index_array(items, "items")
+        same_length(users=users, items=items, targets=targets)
+        if round(ratio * len(users)):
+            instance(sampler, NegativeSampler, "sampler", _SAMPLER_HINT)
+        return _add_negatives_tensor(users.long(), items.long(), targets.float(), sampler,
+                                     ratio, _torch_generator(rng, users.device), negative_value)
     users = index_array(users, "users")
     items = index_array(items, "items")
     targets = np.asarray(targets, dtype=np.float32)
     same_length(users=users, items=items, targets=targets)
+    if round(ratio * len(users)):
+        instance(sampler, NegativeSampler, "sampler", _SAMPLER_HINT)
+    return _add_negatives(users, items, targets, sampler, ratio, np.random.default_rng(rng),
+                          negative_value)
+
+
+_SAMPLER_HINT = "build one with NegativeSampler(users, items, n_items)"
+
+
+def _add_negatives(users, items, targets, sampler, ratio, rng, negative_value):
+    """:func:`add_negatives` for checked numpy arrays and a numpy ``Generator``."""
     n_neg = int(round(ratio * len(users)))
     if n_neg == 0:
         return users, items, targets
-    instance(sampler, NegativeSampler, "sampler", "build one with NegativeSampler(users, items, "
-             "n_items)")
     _check_memory(ratio, len(users), n_neg)
-    rng = np.random.default_rng(rng)
     whole, extra = divmod(n_neg, len(users))
     counts = np.full(len(users), whole, dtype=np.int64)
     counts[rng.choice(len(users), size=extra, replace=False)] += 1
     owners = np.repeat(users, counts)
     del counts  # one int64 per positive: free it before sampling (peak memory at scale)
-    negatives = sampler._sample(owners, rng)  # owners are checked users
+    negatives = sampler._sample(owners, rng)
     return (np.concatenate([users, owners]), np.concatenate([items, negatives]),
             np.concatenate([targets, np.full(n_neg, negative_value, dtype=np.float32)]))
 
 
-class InteractionDataset(torch.utils.data.Dataset):
-    """A map-style torch ``Dataset`` of (user, item, target) for ``DataLoader`` users.
-
-    Holds tensors, not a DataFrame, so ``__getitem__`` is an index, not a pandas row
-    lookup. Call :meth:`resample` at the start of each epoch to draw fresh negatives.
-    For speed, training uses :func:`iterate_batches` instead (no per-sample Python).
-    """
-
-    def __init__(self, users, items, targets, sampler=None, ratio=0.0, negative_value=0.0,
-                 seed=0):
-        same_length(users=users, items=items, targets=targets)
-        self.positives = (np.asarray(users), np.asarray(items), np.asarray(targets))
-        self.sampler, self.ratio, self.negative_value = sampler, check_ratio(ratio), negative_value
-        if self.ratio > 0:
-            instance(sampler, NegativeSampler, "sampler", "a ratio > 0 needs one")
-        self.rng = np.random.default_rng(seed)
-        self.resample()
-
-    def resample(self):
-        """Draw this epoch's negatives (a no-op when ``ratio`` is 0)."""
-        arrays = add_negatives(*self.positives, self.sampler, self.ratio, self.rng,
-                               self.negative_value) if self.ratio else self.positives
-        self.users, self.items, self.targets = to_tensors(*arrays)
-
-    def __len__(self):
-        return len(self.targets)
-
-    def __getitem__(self, idx):
-        return self.users[idx], self.items[idx], self.targets[idx]
+def _add_negatives_tensor(users, items, targets, sampler, ratio, generator, negative_value):
+    """:func:`add_negatives` on the tensors' device: owners, draws and concatenation there."""
+    n_neg = int(round(ratio * len(users)))
+    if n_neg == 0:
+        return users, items, targets
+    whole, extra = divmod(n_neg, len(users))
+    owners = users.repeat(whole)
+    if extra:
+        pick = torch.randperm(len(users), device=users.device, generator=generator)[:extra]
+        owners = torch.cat([owners, users[pick]])
+    negatives = sampler._sample_tensor(owners, generator)
+    return (torch.cat([users, owners]), torch.cat([items, negatives]),
+            torch.cat([targets, torch.full((n_neg,), float(negative_value),
+                                           device=targets.device)]))
 
 
 def to_tensors(users, items, targets):
@@ -250,13 +346,17 @@ def to_tensors(users, items, targets):
 def iterate_batches(users, items, targets, batch_size, shuffle=True, generator=None):
     """Yield ``(users, items, targets)`` batches by slicing tensors.
 
-    One permutation per epoch, then contiguous slices: no per-sample Python, no
-    collation, which is why this is orders of magnitude faster than a ``DataLoader``
-    over a per-row ``Dataset``.
+    One permutation per epoch (drawn on the tensors' device, with ``generator`` if
+    given), then contiguous slices: no per-sample Python, no collation, which is why
+    this is orders of magnitude faster than a ``DataLoader`` over a per-row ``Dataset``.
     """
     batch_size = positive_int(batch_size, "batch_size")
+    return _batches(users, items, targets, batch_size, shuffle, generator)
+
+
+def _batches(users, items, targets, batch_size, shuffle=True, generator=None):
     if shuffle:
-        order = torch.randperm(len(targets), generator=generator)
+        order = torch.randperm(len(targets), generator=generator, device=targets.device)
         users, items, targets = users[order], items[order], targets[order]
     for start in range(0, len(targets), batch_size):
         stop = start + batch_size

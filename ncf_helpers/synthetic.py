@@ -5,18 +5,18 @@ costs as the data grows we only need their *shape*: how many users, movies and
 ratings, how unevenly the ratings spread over users (a few heavy raters, many light
 ones) and over movies (a long tail). :func:`synthetic_ratings` draws distinct
 (user, movie) pairs with that shape and half-star ratings, as encoded indices, so
-the result feeds a model or :mod:`ncf_helpers.distributed` directly.
+the result feeds a model or :mod:`ncf_helpers.cli` directly.
 
 The numbers in :data:`SHAPES` are the ratings of each release (as its GroupLens README
 states them) and the users and movies that have at least one rating (the READMEs also
 count movies without ratings, and for ml-10m users who only tagged). In every release
 each user has at least 20 ratings.
 """
-import numbers
-
 import numpy as np
 
-__all__ = ["SHAPES", "shape_of", "synthetic_ratings"]
+from . import checks
+from .sampling import sorted_unique
+from .utils import DEFAULT_SEED
 
 # name: (users, movies, ratings)
 SHAPES = {
@@ -57,20 +57,13 @@ def shape_of(spec):
 
 def _check_shape(n_users, n_movies, n_ratings):
     for value, name in ((n_users, "n_users"), (n_movies, "n_movies"), (n_ratings, "n_ratings")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int(value, name)
     if n_ratings > n_users * n_movies:
         raise ValueError(f"{n_ratings} distinct ratings do not fit in {n_users} users x "
                          f"{n_movies} movies")
 
 
-def _unique_sorted(keys):
-    """``np.unique`` for int64 keys, faster on tens of millions (sort + neighbour mask)."""
-    keys = np.sort(keys)
-    return keys[np.r_[True, keys[1:] != keys[:-1]]]
-
-
-def synthetic_ratings(n_users, n_movies, n_ratings, seed=0):
+def synthetic_ratings(n_users, n_movies, n_ratings, seed=DEFAULT_SEED):
     """Distinct (user, movie) pairs with half-star ratings, shaped like MovieLens.
 
     User activity is log-normal on top of a minimum of 20 ratings (fewer if the
@@ -93,7 +86,7 @@ def synthetic_ratings(n_users, n_movies, n_ratings, seed=0):
     ratings : numpy.ndarray of float32
     """
     _check_shape(n_users, n_movies, n_ratings)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(checks.non_negative_int(seed, "seed"))
     activity = rng.lognormal(0.0, 1.2, n_users)
     activity /= activity.sum()
     movie_of_rank = rng.permutation(n_movies)
@@ -111,7 +104,7 @@ def synthetic_ratings(n_users, n_movies, n_ratings, seed=0):
         rank = np.exp(rng.random(len(users)) * np.log(n_movies + 1.0)).astype(np.int64) - 1
         movies = movie_of_rank[np.minimum(rank, n_movies - 1)]
         del rank
-        keys = _unique_sorted(np.concatenate([keys, users * n_movies + movies]))
+        keys = sorted_unique(np.concatenate([keys, users * n_movies + movies]))
         del users, movies
     if len(keys) < n_ratings:  # only for shapes close to every pair rated
         rest = np.setdiff1d(np.arange(n_users * n_movies, dtype=np.int64), keys)

@@ -1,12 +1,28 @@
-"""One training loop for every model in the series.
+"""The one training engine of the series: ``fit(model, train, config)``.
 
 :func:`fit` is the loop notebook 06 writes by hand -- shuffle, batch, forward, loss,
 ``zero_grad``, ``backward``, ``step``, then score the *validation* split under
-``no_grad`` -- plus what a real run needs: fresh negatives each epoch, early stopping
-with the best weights kept, an optional scheduler, a NaN guard and a progress bar.
+``no_grad`` -- plus what a real run needs, each a few lines: fresh negatives each
+epoch, early stopping with the best weights kept, an optional scheduler, a NaN guard
+and a progress bar. Every setting lives in one :class:`TrainConfig`.
+
+The same loop trains every model with every loss (MSE with L1/L2, BCE, BPR, sampled
+softmax) on every path:
+
+* **CPU**: the data stays in numpy, negatives come from the numpy sampler, batches are
+  slices of one permutation per epoch.
+* **On a device** (``config.on_device``, the default on a GPU): the training set is
+  copied to the device once; negatives, the permutation and every batch are made
+  there, so nothing comes back to the host inside an epoch.
+* **Many processes** (launched by ``torchrun``, see :mod:`ncf_helpers.cli`): when a
+  process group is initialised, the model is wrapped in ``DistributedDataParallel``
+  and each process trains on its slice of every global batch, so one step is the
+  step one process would take on the whole batch.
+
 The test split is never seen here: evaluate it once, afterwards.
 """
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -14,89 +30,303 @@ import time
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from . import checks
-from .losses import MSEL1L2Loss
-from .metrics import model_scorer
-from .sampling import NegativeSampler, add_negatives, check_ratio, iterate_batches, to_tensors
-from .utils import get_device
+from .losses import LOSSES, RegularizedLoss, make_loss
+from .sampling import (
+    NegativeSampler,
+    _add_negatives,
+    _add_negatives_tensor,
+    _batches,
+    _torch_generator,
+)
+from .utils import DEFAULT_SEED, get_device
 
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = (None, "plateau", "step")
 
 
 def show_progress():
-    """Progress bars on, unless ``NCF_PROGRESS=0`` (set by ``make`` so executed
-    notebooks and test logs hold no timing text)."""
-    return os.environ.get("NCF_PROGRESS", "1") != "0"
+    """Whether to draw progress bars: ``NCF_PROGRESS=1`` on, ``0`` off; unset, ``None``
+    lets tqdm decide (a bar only where the output is a terminal)."""
+    return {"1": True, "0": False}.get(os.environ.get("NCF_PROGRESS", ""))
 
 
-def predict(model, users, items, batch_size=65536):
-    """Model outputs for index arrays, as a float64 numpy array (eval mode, no grad)."""
-    return model_scorer(model, batch_size=batch_size)(users, items)
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run, checked when the config is built.
+
+    Change a field or two with ``dataclasses.replace(config, epochs=5)``.
+
+    Parameters
+    ----------
+    epochs : int, default 20
+        The most epochs; early stopping may end sooner.
+    batch_size : int, default 1024
+        Rows per optimizer step: positives and their negatives for the pointwise
+        losses, positives (each with its ``negatives``) for ``"bpr"`` and ``"softmax"``.
+        Under ``torchrun`` it is the global batch, shared among the processes.
+    lr : float, default 1e-3
+    optimizer : {"adam", "sgd"}, default "adam"
+    betas : (float, float), default (0.9, 0.999)
+        Adam's moment decays.
+    eps : float, default 1e-8
+        Adam's epsilon.
+    momentum : float, default 0.0
+        SGD's momentum.
+    weight_decay : float, default 0.0
+        The optimizer's decay of every weight (the dense layers' regulariser).
+    scheduler : {None, "plateau", "step"}
+        ``ReduceLROnPlateau`` (stepped with the validation score) or ``StepLR``.
+    scheduler_kwargs : dict, optional
+        Passed to the scheduler, e.g. ``{"step_size": 3, "gamma": 0.3}``.
+    patience : int or None, default 3
+        Stop after this many epochs without a validation improvement; None never stops.
+    loss : {None, "mse", "bce", "bpr", "softmax", "original_mse"}
+        None picks ``"bce"`` for a model with ``head="logits"``, else ``"mse"``.
+    l1, l2 : float, default 0.0
+        Weights of the L1 and squared-L2 penalties on the embedding rows a batch uses.
+    negatives : float, optional
+        Negatives per positive, drawn fresh every epoch from the items the user has no
+        training interaction with. None means 0 for :func:`fit`; the evaluation
+        protocols fill in their own (4 for ranking). Pointwise losses add them as rows with target
+        ``negative_value``; ``"bpr"`` and ``"softmax"`` need a whole number >= 1 and
+        rank each positive against its own.
+    negative_value : float, default 0.0
+        The target of a negative for the pointwise losses.
+    seed : int, default 42
+        Seeds the batch order and the negatives: two runs with one config are identical.
+    device : str, optional
+        Default: CUDA, then MPS, then CPU (:func:`~ncf_helpers.utils.get_device`).
+    on_device : bool, optional
+        Keep the data on the device and draw negatives there. Default: True on an
+        accelerator, False on the CPU (where numpy draws the same negatives faster).
+    amp : bool, default False
+        Run the forward pass in bfloat16 (``torch.autocast``).
+    max_steps : int, optional
+        Stop each epoch after this many steps (benchmarks time part of an epoch).
+    progress : bool, optional
+        A tqdm bar over epochs; default :func:`show_progress`.
+    """
+
+    epochs: int = 20
+    batch_size: int = 1024
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    scheduler: str | None = None
+    scheduler_kwargs: dict | None = None
+    patience: int | None = 3
+    loss: str | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    negatives: float | None = None
+    negative_value: float = 0.0
+    seed: int = DEFAULT_SEED
+    device: str | None = None
+    on_device: bool | None = None
+    amp: bool = False
+    max_steps: int | None = None
+    progress: bool | None = None
+
+    def __post_init__(self):
+        ints = {"epochs": 1, "batch_size": 1, "seed": 0}
+        for name, minimum in ints.items():
+            checks.positive_int(getattr(self, name), name, minimum)
+        for name in ("patience", "max_steps"):
+            if getattr(self, name) is not None:
+                checks.positive_int(getattr(self, name), name)
+        if checks.finite_number(self.lr, "lr") <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name in ("eps", "momentum", "weight_decay", "l1", "l2"):
+            checks.finite_number(getattr(self, name), name, minimum=0)
+        if self.negatives is not None:
+            checks.finite_number(self.negatives, "negatives", minimum=0)
+        checks.finite_number(self.negative_value, "negative_value")
+        if not (isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
+                and all(0 <= checks.finite_number(b, "betas") < 1 for b in self.betas)):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        checks.one_of(self.optimizer, OPTIMIZERS, "optimizer")
+        checks.one_of(self.scheduler, SCHEDULERS, "scheduler")
+        if self.scheduler_kwargs is not None:
+            checks.instance(self.scheduler_kwargs, dict, "scheduler_kwargs")
+        if self.loss is not None:
+            checks.one_of(self.loss, tuple(LOSSES), "loss")
+            if LOSSES[self.loss].pairwise and self.negatives is not None and (
+                    self.negatives < 1 or self.negatives % 1):
+                raise ValueError(f"loss={self.loss!r} ranks each positive against its own "
+                                 "negatives: set negatives to a whole number >= 1, got "
+                                 f"{self.negatives!r}")
+        for name in ("on_device", "progress"):
+            if getattr(self, name) is not None:
+                checks.instance(getattr(self, name), bool, name, "pass True, False or None")
+        checks.instance(self.amp, bool, "amp", "pass True or False")
 
 
-def make_optimizer(name, params, lr, weight_decay=0.0, momentum=0.0, device=None):
-    """The optimizer :func:`fit` uses: ``"adam"`` (fused where supported) or ``"sgd"``."""
-    checks.one_of(name, OPTIMIZERS, "optimizer")
-    lr = checks.finite_number(lr, "lr")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    weight_decay = checks.finite_number(weight_decay, "weight_decay", minimum=0)
-    if name == "adam":
+# ---------------------------------------------------------------------------
+# the pieces of one run
+# ---------------------------------------------------------------------------
+def make_optimizer(config, params, device):
+    """The optimizer of ``config``: Adam (fused where supported) or SGD."""
+    if config.optimizer == "adam":
         # The fused kernel updates all parameters in one call: about half the step
         # time at small batches, where per-tensor Python overhead dominates.
-        fused = get_device(device).type in ("cpu", "cuda")
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused)
-    momentum = checks.finite_number(momentum, "momentum", minimum=0)
-    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum)
+        fused = device.type in ("cpu", "cuda")
+        return torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas), eps=config.eps,
+                                weight_decay=config.weight_decay, fused=fused)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay,
+                           momentum=config.momentum)
 
 
-def _make_scheduler(name, optimizer, kwargs):
-    checks.one_of(name, SCHEDULERS, "scheduler")
-    if name == "plateau":  # the original's verbose=True was removed from torch
+def _make_scheduler(config, optimizer):
+    kwargs = config.scheduler_kwargs or {}
+    if config.scheduler == "plateau":  # the original's verbose=True was removed from torch
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **{"patience": 1, **kwargs})
-    if name == "step":
+    if config.scheduler == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, **{"step_size": 5, **kwargs})
     return None
 
 
-def _train_arrays(model, train):
-    if not isinstance(train, (tuple, list)) or len(train) != 3:
-        raise ValueError("train must be a (users, items, targets) tuple of arrays, "
-                         f"got {type(train).__name__}")
-    users = checks.index_array(train[0], "train users", model.n_users)
-    items = checks.index_array(train[1], "train items", model.n_items)
-    targets = checks.finite_array(train[2], "train targets", np.float32)
-    checks.same_length(users=users, items=items, targets=targets)
-    checks.non_empty(users, "train", "there is nothing to train on")
-    return users, items, targets
+def _resolve_loss(model, config, loss):
+    """The loss object of a run: ``loss`` if given, else the one ``config`` names."""
+    if loss is None:
+        name = config.loss or ("bce" if model.head == "logits" else "mse")
+        return make_loss(name, model, config.l1, config.l2)
+    if isinstance(loss, type):
+        raise TypeError(f"loss must be a loss object, got the class {loss.__name__}; build it "
+                        f"with its model, e.g. {loss.__name__}(model), or name it in "
+                        "TrainConfig(loss=...)")
+    if not isinstance(loss, RegularizedLoss):
+        raise TypeError(f"loss must be one of the package's losses (called as "
+                        f"loss(pred, target, users, items)), got {type(loss).__name__}; for "
+                        f"mean squared error use TrainConfig(loss='mse'), or subclass "
+                        "ncf_helpers.losses.RegularizedLoss")
+    if loss.model is not model:
+        raise ValueError("loss was built for another model: its penalty would regularise "
+                         "the wrong weights; build it with the model you train")
+    return loss
 
 
-def _train_epoch(model, data, loss_fn, opt, batch_size, generator, epoch):
-    """One pass over ``data`` in shuffled batches; the mean training loss."""
-    total = 0.0
-    for batch, (u, i, y) in enumerate(iterate_batches(*data, batch_size, generator=generator), 1):
-        loss = loss_fn(model(u, i), y, u, i)
-        value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"loss became {value} at epoch {epoch}, batch {batch}; lower the learning "
-                f"rate (now {opt.param_groups[0]['lr']:g}) or check the inputs for NaN")
+def _check_val_metric(val_metric):
+    if val_metric is None:
+        return None
+    checks.callable_arg(val_metric, "val_metric",
+                        "build one with ncf_helpers.metrics.rmse_metric(users, items, ratings)")
+    if getattr(val_metric, "mode", None) not in ("min", "max") or not hasattr(val_metric, "name"):
+        raise TypeError("val_metric needs a name and a mode ('min' if lower is better): wrap "
+                        "it as ncf_helpers.metrics.ValMetric('my_metric', 'max', fn)")
+    return val_metric
+
+
+def _world():
+    """``(rank, world_size)`` of this process: (0, 1) unless a process group is running."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _Epochs:
+    """What the epochs of a run share: the data where it trains, the sampler and the
+    random generators, and the way one epoch's batches are made."""
+
+    def __init__(self, users, items, targets, model, loss_fn, config, device, rank=0):
+        self.pairwise, self.config = loss_fn.pairwise, config
+        self.ratio = 0.0 if self.pairwise else config.negatives
+        self.sampler = None
+        if config.negatives > 0:
+            self.sampler = NegativeSampler(users, items, model.n_items, n_users=model.n_users)
+        on_device = device.type != "cpu" if config.on_device is None else config.on_device
+        seed = config.seed
+        # Every process draws the same epoch (shuffled rows and pointwise negatives) and
+        # trains on its slice; the pairwise losses' per-batch negatives are each
+        # process's own, so their streams differ by rank.
+        negative_seed = seed + rank if self.pairwise else seed
+        if on_device:  # everything below happens on the device, with its generators
+            self.data = tuple(torch.as_tensor(a).to(device) for a in (users, items, targets))
+            self.data = (self.data[0].long(), self.data[1].long(), self.data[2].float())
+            self.order_gen = _torch_generator(seed, device)
+            self.negative_gen = _torch_generator(negative_seed + 1, device)
+        else:  # numpy draws the negatives; torch shuffles on the CPU
+            self.data = (users, items, targets)
+            self.order_gen = torch.Generator().manual_seed(seed)
+            self.negative_gen = np.random.default_rng(negative_seed)
+        self.on_device, self.device = on_device, device
+
+    def batches(self):
+        """This epoch's ``(users, items, targets)`` batches, as tensors on the device."""
+        data = self.data
+        if self.ratio > 0:
+            add = _add_negatives_tensor if self.on_device else _add_negatives
+            data = add(*data, self.sampler, self.ratio, self.negative_gen,
+                       self.config.negative_value)
+        if not self.on_device:
+            data = [torch.as_tensor(a).to(self.device) for a in data]
+            data = [data[0].long(), data[1].long(), data[2].float()]
+        return _batches(*data, self.config.batch_size, generator=self.order_gen)
+
+    def negatives_for(self, users):
+        """``(len(users), negatives)`` unseen items for a batch of positives."""
+        k = int(self.config.negatives)
+        owners = users.repeat_interleave(k)
+        if self.on_device:
+            items = self.sampler._sample_tensor(owners, self.negative_gen)
+        else:
+            items = torch.as_tensor(self.sampler._sample(owners.cpu().numpy(), self.negative_gen),
+                                    device=users.device)
+        return items.view(len(users), k)
+
+
+def _step_loss(net, loss_fn, epochs, u, i, y, amp, device):
+    """The loss of one (slice of a) batch: one forward pass, pointwise or pairwise."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        if not epochs.pairwise:
+            pred = net(u, i).float()
+            return loss_fn(pred, y, u, i)
+        negative = epochs.negatives_for(u)
+        # Positives and negatives in one forward pass: DistributedDataParallel expects one.
+        scores = net(torch.cat([u, u.repeat_interleave(negative.shape[1])]),
+                     torch.cat([i, negative.reshape(-1)])).float()
+    return loss_fn(scores[:len(u)], scores[len(u):].view_as(negative), u, i)
+
+
+def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
+    """One pass over the batches; returns the mean training loss and the samples seen.
+
+    The loss is summed on the device and read once at the end of the epoch: no host
+    round-trip per step. Under DDP each process takes its slice of every batch and
+    scales its mean loss so the averaged gradient is that of the whole batch.
+    """
+    total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64,
+                        device=device)
+    samples = 0
+    for step, (u, i, y) in enumerate(epochs.batches(), 1):
+        size = len(y)
+        if world > 1:
+            u, i, y = (torch.tensor_split(t, world)[rank] for t in (u, i, y))
+        loss = _step_loss(net, loss_fn, epochs, u, i, y, config.amp, device)
+        scale = len(y) * world / size if world > 1 else 1.0
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * scale).backward()
         opt.step()
-        total += value * len(y)
-    return total / len(data[2])
+        total += loss.detach().to(total.dtype) * len(y)
+        samples += len(y) * (1 + (int(config.negatives) if epochs.pairwise else 0))
+        if config.max_steps is not None and step >= config.max_steps:
+            break
+    rows = torch.tensor([samples], dtype=total.dtype, device=device)
+    if world > 1:
+        summed = torch.stack([total, rows[0]])
+        dist.all_reduce(summed)
+        total, rows = summed[0], summed[1:]
+    return float(total) / max(float(rows[0]), 1.0), int(rows[0])
 
 
-def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, lr=1e-3,
-        optimizer="adam", weight_decay=0.0, momentum=0.0, scheduler=None,
-        scheduler_kwargs=None, patience=3, mode="min", sampler=None,
-        negative_samples_ratio=0.0, negative_value=0.0, seed=0, device=None,
-        progress=None):
-    """Train ``model``; keep the weights of its best validation epoch.
+def fit(model, train, config=None, val_metric=None, loss=None):
+    """Train ``model`` on ``train``; keep the weights of its best validation epoch.
 
     Parameters
     ----------
@@ -104,95 +334,101 @@ def fit(model, train, val_metric, loss_fn=None, *, epochs=20, batch_size=1024, l
     train : tuple of arrays
         ``(users, items, targets)``: encoded indices and ratings (or 1s for implicit
         feedback).
-    val_metric : callable
-        ``val_metric(model) -> float`` on the validation split, e.g.
-        :func:`ncf_helpers.metrics.rmse_metric`. Drives early stopping, the plateau
-        scheduler and the best checkpoint. ``mode="max"`` where higher is better.
-    loss_fn : RegularizedLoss, optional
-        Called as ``loss_fn(pred, target, users, items)``; default MSE.
-    epochs, batch_size, lr, optimizer, weight_decay, momentum
-        ``optimizer`` is ``"adam"`` or ``"sgd"``.
-    scheduler : {None, "plateau", "step"}
-        ``scheduler_kwargs`` go to ``ReduceLROnPlateau`` or ``StepLR``.
-    patience : int or None
-        Stop after this many epochs without a validation improvement.
-    sampler : NegativeSampler, optional
-        With ``negative_samples_ratio > 0``, each epoch adds
-        ``round(ratio * len(train))`` fresh negatives with target ``negative_value``.
-    seed : int
-        Seeds the shuffling and the negatives, so two runs are identical.
-    device : str, optional
-        Default: CUDA, then MPS, then CPU. The training data is moved there once per
-        epoch, not once per batch.
-    progress : bool, optional
-        tqdm bar over epochs; default :func:`show_progress`.
+    config : TrainConfig, optional
+        Every setting of the run; default ``TrainConfig()``.
+    val_metric : ValMetric, optional
+        ``val_metric(model) -> float`` on the validation split, with a ``name`` and a
+        ``mode`` (e.g. :func:`ncf_helpers.metrics.rmse_metric`). Drives early stopping,
+        the plateau scheduler and the weights kept. Without it, training runs exactly
+        ``config.epochs`` epochs and keeps the last weights (a refit).
+    loss : RegularizedLoss, optional
+        A loss object built with ``model``, instead of the one ``config.loss`` names.
 
     Returns
     -------
     pandas.DataFrame
-        One row per epoch: ``train_loss``, ``val_<metric>``, ``lr``, ``seconds``;
-        ``history.attrs["best_epoch"]`` is the epoch whose weights ``model`` now holds.
+        One row per epoch: ``train_loss``, ``val_<metric>``, ``lr``, ``samples``,
+        ``train_seconds`` and ``seconds``; ``history.attrs["best_epoch"]`` is the epoch
+        whose weights ``model`` now holds.
 
     Raises
     ------
     FloatingPointError
-        If the loss or the validation metric becomes NaN or infinite.
+        If the training loss or the validation metric becomes NaN or infinite.
     """
-    users, items, targets = _train_arrays(model, train)
-    checks.callable_arg(val_metric, "val_metric",
-                        "build one with ncf_helpers.metrics.rmse_metric(users, items, ratings)")
-    epochs = checks.positive_int(epochs, "epochs")
-    batch_size = checks.positive_int(batch_size, "batch_size")
-    patience = None if patience is None else checks.positive_int(patience, "patience")
-    checks.one_of(mode, ("min", "max"), "mode")
-    seed = checks.non_negative_int(seed, "seed")
-    ratio = check_ratio(negative_samples_ratio)
-    if ratio > 0:
-        checks.instance(sampler, NegativeSampler, "sampler", "negative_samples_ratio > 0 needs one")
-    device = get_device(device)
+    config = TrainConfig() if config is None else checks.instance(
+        config, TrainConfig, "config", "build one with TrainConfig(epochs=..., lr=...)")
+    checks.instance(model, torch.nn.Module, "model")
+    if config.negatives is None:
+        config = dataclasses.replace(config, negatives=0.0)
+    users, items, targets = checks.interactions(train, model.n_users, model.n_items, "train")
+    val_metric = _check_val_metric(val_metric)
+    if config.scheduler == "plateau" and val_metric is None:
+        raise ValueError("scheduler='plateau' steps with the validation score: pass a "
+                         "val_metric, or use scheduler='step'")
+    device = get_device(config.device)
     model.to(device)
-    loss_fn = loss_fn if loss_fn is not None else MSEL1L2Loss(model)
-    if hasattr(loss_fn, "check_targets"):  # once here, not per batch inside the loss
-        loss_fn.check_targets(np.append(targets, negative_value) if ratio > 0 else targets)
-    opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay, momentum, device)
-    sched = _make_scheduler(scheduler, opt, scheduler_kwargs or {})
-    rng = np.random.default_rng(seed)
-    generator = torch.Generator().manual_seed(seed)
-    positives = [t.to(device) for t in to_tensors(users, items, targets)]
-    sign = 1.0 if mode == "min" else -1.0
-    name = getattr(val_metric, "__name__", "metric")
+    loss_fn = _resolve_loss(model, config, loss)
+    if loss_fn.pairwise and (config.negatives < 1 or config.negatives % 1):
+        raise ValueError(f"{type(loss_fn).__name__} ranks each positive against its own "
+                         "negatives: set TrainConfig(negatives=...) to a whole number >= 1")
+    # Checked once here, where the data enters, not per batch inside the loss.
+    loss_fn.check_targets(np.append(targets, config.negative_value)
+                          if config.negatives > 0 and not loss_fn.pairwise else targets)
+    rank, world = _world()
+    epochs = _Epochs(users, items, targets, model, loss_fn, config, device, rank)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None)
+    opt = make_optimizer(config, net.parameters(), device)
+    sched = _make_scheduler(config, opt)
+    sign = 1.0 if val_metric is None or val_metric.mode == "min" else -1.0
     best, best_state, best_epoch, rows = math.inf, None, 0, []
-    with tqdm(total=epochs, desc="epochs", leave=False,
-              disable=not (show_progress() if progress is None else progress)) as bar:
-        for epoch in range(1, epochs + 1):
+    progress = show_progress() if config.progress is None else config.progress
+    with tqdm(total=config.epochs, desc="epochs", leave=False,
+              disable=None if progress is None else not progress) as bar:
+        for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
             model.train()
-            data = positives
-            if ratio > 0:
-                data = add_negatives(users, items, targets, sampler, ratio, rng, negative_value)
-                data = [t.to(device) for t in to_tensors(*data)]
-            train_loss = _train_epoch(model, data, loss_fn, opt, batch_size, generator, epoch)
-            score = float(val_metric(model))
-            if not math.isfinite(score):
+            train_loss, samples = _train_epoch(net, loss_fn, opt, epochs, config, device,
+                                               rank, world)
+            train_seconds = time.perf_counter() - start
+            if not math.isfinite(train_loss):
                 raise FloatingPointError(
-                    f"val_metric {name!r} returned {score} at epoch {epoch}; it must return a "
-                    "finite number (check the validation arrays and the model's outputs)")
-            lr_now = opt.param_groups[0]["lr"]
+                    f"the training loss became {train_loss} in epoch {epoch}; lower the "
+                    f"learning rate (now {opt.param_groups[0]['lr']:g}) or check the inputs "
+                    "for NaN")
+            row = {"epoch": epoch, "train_loss": train_loss}
+            score = None
+            if val_metric is not None:
+                score = val_metric(model)
+                if not math.isfinite(score):
+                    raise FloatingPointError(
+                        f"val_metric {val_metric.name!r} returned {score} at epoch {epoch}; it "
+                        "must return a finite number (check the validation arrays and the "
+                        "model's outputs)")
+                row[f"val_{val_metric.name}"] = score
+            row.update(lr=opt.param_groups[0]["lr"], samples=samples,
+                       train_seconds=train_seconds, seconds=time.perf_counter() - start)
+            rows.append(row)
             if sched is not None:
-                sched.step(sign * score) if scheduler == "plateau" else sched.step()
-            rows.append({"epoch": epoch, "train_loss": train_loss, f"val_{name}": score,
-                         "lr": lr_now, "seconds": time.perf_counter() - start})
+                sched.step(sign * score) if config.scheduler == "plateau" else sched.step()
             bar.update()
-            bar.set_postfix({"train_loss": f"{train_loss:.4f}", f"val_{name}": f"{score:.4f}"})
-            if sign * score < best:
+            bar.set_postfix({k: f"{v:.4f}" for k, v in row.items()
+                             if k == "train_loss" or k.startswith("val_")})
+            if score is None:
+                best_epoch = epoch
+            elif sign * score < best:
                 best, best_epoch = sign * score, epoch
                 best_state = copy.deepcopy(model.state_dict())
-            elif patience is not None and epoch - best_epoch >= patience:
+            elif config.patience is not None and epoch - best_epoch >= config.patience:
                 # Early stopping is a normal end: shrink the bar so it closes as complete.
                 bar.set_description(f"stopped early, best epoch {best_epoch}")
                 bar.total = epoch
                 break
-    model.load_state_dict(best_state)
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     history = pd.DataFrame(rows).set_index("epoch")
     history.attrs["best_epoch"] = best_epoch

@@ -1,14 +1,18 @@
-"""Reproducibility and device helpers shared by every notebook."""
+"""Reproducibility, device and memory helpers shared by every notebook."""
 import os
 import random
+import resource
 
 import numpy as np
 import torch
 
 from .checks import non_negative_int
 
+# The one default seed of the package (training, protocols, samplers, the CLI).
+DEFAULT_SEED = 42
 
-def seed_everything(seed=42):
+
+def seed_everything(seed=DEFAULT_SEED):
     """Seed every random number generator the series uses.
 
     Seeds Python's ``random``, NumPy's global generator and PyTorch, and turns on
@@ -67,3 +71,43 @@ def get_device(prefer=None):
         raise ValueError(f"device {str(device)!r} is not available on this machine "
                          f"(available: {available}); pass None to pick the best one")
     return device
+
+
+def reset_peak_memory(device):
+    """Start a new peak-memory window (process RSS on CPU, allocator peak on CUDA)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:  # Linux: writing 5 to clear_refs resets the VmHWM high-water mark
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def _proc_status_mib(field):
+    """A memory field of /proc/self/status (``VmRSS``, ``VmHWM``) in MiB, or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def resident_memory_mib():
+    """The process's resident memory now, MiB (Linux; NaN elsewhere)."""
+    rss = _proc_status_mib("VmRSS")
+    return float("nan") if rss is None else rss
+
+
+def peak_memory_mib(device):
+    """Peak memory since :func:`reset_peak_memory`, MiB: the process's peak resident
+    set on CPU (VmHWM; lifetime ``ru_maxrss`` where /proc is missing), the peak of
+    the CUDA allocator on GPU."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = _proc_status_mib("VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if peak is None else peak
