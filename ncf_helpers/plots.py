@@ -1,7 +1,7 @@
 """Plots the notebooks share. Each function draws on an axis and returns it."""
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .checks import non_empty, positive_int, positive_ints
 
@@ -233,3 +233,51 @@ def draw_neumf(path=None, ax=None):
     ax.set_title("NeuMF: a GMF tower and an MLP tower with their own embeddings, "
                  "fused by one output layer", fontsize=12)
     return _save(ax.figure, path)
+
+
+# --------------------------------------------------------------------------
+# Beyond accuracy (ncf_helpers.beyond_accuracy)
+# --------------------------------------------------------------------------
+def plot_popularity_bins(bins, ax=None, title=None):
+    """What is recommended against what is rated, by item-popularity group.
+
+    ``bins`` maps a model name to its :func:`~ncf_helpers.beyond_accuracy.popularity_bins`
+    table; all must come from the same training data. Grey bars: each group's share of
+    the train ratings; one line per model: its share of the recommendations. A line
+    above the bars on the left leans on the most popular items.
+    """
+    non_empty(bins, "bins", "pass {model name: popularity_bins(...)}")
+    tables = list(bins.values())
+    rated = tables[0]["ratings_share"]
+    if any(not t["ratings_share"].equals(rated) for t in tables[1:]):
+        raise ValueError("the popularity_bins tables differ in their groups or ratings shares: "
+                         "compute them all on the same training interactions and n_bins")
+    ax = _axis(ax, figsize=(7, 4))
+    ax.bar(rated.index, rated.to_numpy(), color="0.8", label="share of the ratings (train)")
+    for name, table in bins.items():
+        ax.plot(table.index, table["recommendations_share"].to_numpy(), "o-", label=name)
+    ax.set_xticks(list(rated.index))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xlabel=f"item popularity group (1 = the most rated 1/{len(rated)} of the items)",
+           ylabel="share of the recommendations",
+           title=title or "Popularity of what is recommended against what is rated")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_coverage_curves(curves, ax=None, title=None):
+    """Catalogue coverage against the list length K, one line per model.
+
+    ``curves`` maps a model name to its :func:`~ncf_helpers.beyond_accuracy.coverage_curve`
+    (a Series indexed by k).
+    """
+    non_empty(curves, "curves", "pass {model name: coverage_curve(...)}")
+    ax = _axis(ax)
+    for name, curve in curves.items():
+        ax.plot(curve.index, curve.to_numpy(), "o-", markersize=3, label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xlabel="K (items per list)", ylabel="catalogue coverage",
+           title=title or "Catalogue coverage against K")
+    ax.legend(fontsize="small")
+    return ax
