@@ -261,6 +261,11 @@ def top_k_lists(values, name="top_items", n_items=None):
     if n_items is not None and arr.shape[1] > n_items:
         raise ValueError(f"{name} has lists of K={arr.shape[1]} items, but the catalogue has "
                          f"only n_items={n_items}; K cannot exceed the catalogue")
+    if (arr == -1).any():  # how recommend() marks an empty place
+        row, col = np.argwhere(arr == -1)[0]
+        raise ValueError(f"{name} has -1 (an empty place) in row {row}, position {col}: that "
+                         "user had fewer than K items left to recommend; keep the full lists, "
+                         f"{name}[({name} >= 0).all(axis=1)], or ask for a smaller K")
     bad = (arr < 0) if n_items is None else (arr < 0) | (arr >= n_items)
     if bad.any():
         row, col = np.argwhere(bad)[0]

@@ -48,8 +48,7 @@ class _Context:
 
 def _context(score_fn, encoder, train_users, train_items, movies, train_ratings=None,
              item_embeddings=None):
-    if score_fn is not None:
-        checks.callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+    """The checked context of the views (``score_fn`` is checked by its callers)."""
     if not (hasattr(encoder, "user_ids") and hasattr(encoder, "item_ids")):
         raise TypeError("encoder must have user_ids and item_ids arrays, like a fitted "
                         f"IdEncoder; got {type(encoder).__name__}")
