@@ -258,8 +258,8 @@ def plot_popularity_bins(bins, ax=None, title=None):
         ax.plot(table.index, table["recommendations_share"].to_numpy(), "o-", label=name)
     ax.set_xticks(list(rated.index))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(xlabel=f"item popularity group (1 = the most rated 1/{len(rated)} of the items)",
-           ylabel="share of the recommendations",
+    ax.set(xlabel=f"item popularity group (1 = most rated; {len(rated)} groups of equal size)",
+           ylabel="share of the recommendations or ratings",
            title=title or "Popularity of what is recommended against what is rated")
     ax.legend(fontsize="small")
     return ax

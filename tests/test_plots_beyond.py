@@ -37,7 +37,7 @@ def test_plot_popularity_bins_shows_ratings_as_bars_and_one_line_per_model():
     np.testing.assert_allclose(lines["varied"].get_ydata(), [1 / 3, 1 / 3, 1 / 3])
     assert list(lines["popular"].get_xdata()) == [1, 2, 3]
     assert sorted(legend_texts(ax)) == ["popular", "share of the ratings (train)", "varied"]
-    assert "1/3 of the items" in ax.get_xlabel() and ax.get_ylabel()
+    assert "3 groups" in ax.get_xlabel() and "recommendations" in ax.get_ylabel()
     assert ax.yaxis.get_major_formatter()(0.5, 0) == "50%"
 
 
