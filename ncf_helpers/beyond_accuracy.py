@@ -283,7 +283,7 @@ def genre_matrix(genres, sep="|", none="(no genres listed)"):
     Returns
     -------
     pandas.DataFrame of bool, shape (n_items, n_genres)
-        One column per genre, sorted; row k is item k.
+        One column per genre, sorted; rows in the order (and index) of ``genres``.
     """
     genres = pd.Series(genres, dtype=object).fillna("").astype(str)
     checks.non_empty(genres, "genres")
