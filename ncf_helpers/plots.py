@@ -14,8 +14,22 @@ def _axis(ax, figsize=(6, 4)):
 
 # Readable names for the columns of a fit history.
 LABELS = {"train_loss": "training loss", "val_rmse": "validation RMSE",
-          "val_auc": "validation AUC (sampled)", "val_hr10": "validation HR@10 (sampled)",
-          "lr": "learning rate"}
+          "val_auc": "validation AUC (sampled)", "val_sampled_hr": "validation HR@10 (sampled)",
+          "val_full_hr": "validation HR@10 (full ranking)", "lr": "learning rate"}
+
+
+BOOK_WIDTH_INCHES = 10  # wider figures are shrunk to the book's column, and their text too
+
+
+def use_book_style():
+    """Font sizes that stay readable when a figure is shown at the book's column width.
+
+    A figure up to ``BOOK_WIDTH_INCHES`` wide is scaled down by about a quarter in the
+    book, so text starts at 12 points. The notebooks call this once, in their first cell.
+    """
+    plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12,
+                         "xtick.labelsize": 11, "ytick.labelsize": 11, "legend.fontsize": 11,
+                         "figure.titlesize": 14, "figure.dpi": 100})
 
 
 def label(column):
