@@ -303,7 +303,7 @@ def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
     """
     total = torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64,
                         device=device)
-    samples = 0
+    rows = 0  # the rows the losses averaged over: samples, or positives for pairwise losses
     for step, (u, i, y) in enumerate(epochs.batches(), 1):
         size = len(y)
         if world > 1:
@@ -314,15 +314,15 @@ def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
         (loss * scale).backward()
         opt.step()
         total += loss.detach().to(total.dtype) * len(y)
-        samples += len(y) * (1 + (int(config.negatives) if epochs.pairwise else 0))
+        rows += len(y)
         if config.max_steps is not None and step >= config.max_steps:
             break
-    rows = torch.tensor([samples], dtype=total.dtype, device=device)
     if world > 1:
-        summed = torch.stack([total, rows[0]])
+        summed = torch.stack([total, torch.tensor(float(rows), dtype=total.dtype, device=device)])
         dist.all_reduce(summed)
-        total, rows = summed[0], summed[1:]
-    return float(total) / max(float(rows[0]), 1.0), int(rows[0])
+        total, rows = summed[0], int(summed[1])
+    samples = rows * (1 + int(config.negatives)) if epochs.pairwise else rows
+    return float(total) / max(rows, 1), samples
 
 
 def fit(model, train, config=None, val_metric=None, loss=None):
