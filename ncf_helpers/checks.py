@@ -308,3 +308,105 @@ def indicator_matrix(values, name, n_rows=None):
         raise ValueError(f"{name} must hold only 0 and 1 (or booleans); found {arr[row, col]} "
                          f"in row {row}, column {col}")
     return arr.astype(bool)
+
+
+_EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+def timestamps(values, name):
+    """``values`` as a 1-D int64 array of seconds since 1970-01-01 UTC.
+
+    Accepted: numbers (taken as seconds already), text that reads as a number,
+    datetime64 values (time-zone aware ones converted to UTC, naive ones taken as UTC)
+    and ISO 8601 text (``"2024-03-05"``, ``"2024-03-05T14:22:00+01:00"``); fractions of
+    a second are floored. Missing values, other text, a column that mixes numbers and
+    dates, and booleans are refused, naming the first offender and its position.
+    """
+    series = pd.Series(values if hasattr(values, "dtype") else np.asarray(values))
+    if series.isna().any():
+        pos = int(np.flatnonzero(series.isna().to_numpy())[0])
+        raise ValueError(f"{name} is missing at position {pos} ({int(series.isna().sum())} "
+                         "missing in all): fill or drop those rows")
+    if series.dtype.kind == "b" or series.dtype.kind == "m":
+        raise TypeError(f"{name} must hold times, got dtype {series.dtype}")
+    if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
+        times = pd.to_datetime(series, utc=True)
+    elif series.dtype.kind in "iuf":
+        return _seconds(series, series, name)
+    else:
+        text = series.astype("str").str.strip()
+        number = pd.to_numeric(text, errors="coerce")
+        if number.notna().all():
+            return _seconds(number, series, name)
+        times = pd.to_datetime(text.where(number.isna()), format="ISO8601", utc=True,
+                               errors="coerce")
+        bad = (times.isna() | number.notna()).to_numpy()
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{name} must hold times, as seconds since 1970 or as ISO 8601 "
+                             f"dates (2024-03-05 14:22:00), all of one kind; {int(bad.sum())} "
+                             f"value(s) are not, e.g. {series.iloc[pos]!r} at position {pos}: "
+                             "fix or drop those rows")
+    return ((times - _EPOCH) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+
+
+def _seconds(numbers, shown, name):
+    """Numbers of seconds as int64 (floored), naming the first one that is not a time."""
+    seconds = numbers.to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(seconds) | (np.abs(seconds) >= 2.0**63)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        value = shown.iloc[pos].item() if hasattr(shown.iloc[pos], "item") else shown.iloc[pos]
+        raise ValueError(f"{name} holds {value!r} at position {pos}, not a time in "
+                         "seconds since 1970: fix or drop those rows")
+    return (numbers.to_numpy() if numbers.dtype.kind in "iu"
+            else np.floor(seconds)).astype(np.int64)
+
+
+def time_order(values, name):
+    """``values`` as an array that sorts in time order: numbers or datetimes.
+
+    Text is refused rather than guessed at: it sorts character by character, so "100"
+    would come before "99" and "10/02/2024" before "9/01/2023".
+    """
+    series = pd.Series(values)
+    if series.dtype.kind in "iuf":
+        return series.to_numpy()
+    if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
+        return pd.to_datetime(series, utc=True).to_numpy(dtype="datetime64[ns]").view(np.int64)
+    kind = ("text" if series.dtype.kind in "OSUT" or pd.api.types.is_string_dtype(series.dtype)
+            else f"dtype {series.dtype}")
+    example = f", e.g. {series.iloc[0]!r}" if len(series) else ""
+    raise TypeError(f"{name} must hold numbers or datetimes to be put in time order, got "
+                    f"{kind}{example}; text sorts character by character ('100' before '99'), "
+                    f"so convert it first: pd.to_numeric(...) for numbers, pd.to_datetime(...) "
+                    "for dates")
+
+
+_PLAIN = (type(None), bool, int, float, complex, str, bytes, torch.Tensor)
+
+
+def plain_data(value, name):
+    """``value`` made of what a safe ``torch.load(weights_only=True)`` reads back: None,
+    bool, int, float, str, bytes, tensors, and dicts, lists and tuples of them.
+
+    Numpy scalars (``np.float64(0.9)``) become the Python numbers they hold; anything
+    else (an array, a DataFrame, a Path) is refused, naming where it sits in ``value``.
+    """
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        return value.item()
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, dict):
+        return {plain_data(k, f"a key of {name}"): plain_data(v, f"{name}[{k!r}]")
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain_data(v, f"{name}[{k}]") for k, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    hint = (" (convert it: .tolist(), or torch.as_tensor(...))"
+            if isinstance(value, np.ndarray) else
+            " (convert it: .to_dict(), or keep it in a file of its own)"
+            if isinstance(value, (pd.DataFrame, pd.Series)) else " (convert it: str(...))")
+    raise TypeError(f"{name} is a {type(value).__module__}.{type(value).__name__}, which a safe "
+                    "load cannot read back; use None, bool, int, float, str, tensors, and "
+                    f"dicts, lists or tuples of them{hint}")

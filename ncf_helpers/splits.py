@@ -6,7 +6,7 @@ with a fresh 0..n-1 index, and is reproducible from its ``seed``.
 import numpy as np
 import pandas as pd
 
-from .checks import fraction, instance, non_negative_int, one_of, require_columns
+from .checks import fraction, instance, non_negative_int, one_of, require_columns, time_order
 
 # What to do when a split would leave a part empty, by method.
 _EMPTY_HINT = {
@@ -51,8 +51,9 @@ def _last_rows(ratings):
         raise ValueError(f"ratings['timestamp'] is missing at row {row} (userId "
                          f"{ratings['userId'].iloc[row]}) and {int(missing.sum()) - 1} more; "
                          "leave-last-out needs each rating's time: fill or drop those rows")
+    times = time_order(ratings["timestamp"], "ratings['timestamp']")
     users = ratings["userId"].to_numpy()
-    order = np.lexsort((np.arange(len(users)), ratings["timestamp"].to_numpy(), users))
+    order = np.lexsort((np.arange(len(users)), times, users))
     last = np.r_[users[order][1:] != users[order][:-1], True]
     first = np.r_[True, users[order][1:] != users[order][:-1]]
     return order[last & ~first]  # a user's only rating is both: it stays in train
@@ -94,6 +95,8 @@ def leave_last_out(ratings):
     """Hold out each user's latest rating (by ``timestamp``; ties broken by row order).
 
     The protocol of the NCF paper. Users with a single rating stay in train only.
+    ``timestamp`` must hold numbers or datetimes (time-zone aware ones too); text is
+    refused with a TypeError, as it would sort "100" before "99".
     """
     return _split(ratings, "last", "test")
 
