@@ -1,4 +1,7 @@
 """Plots the notebooks share. Each function draws on an axis and returns it."""
+import os
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -138,6 +141,51 @@ def _canvas(ax):
     ax.set_ylim(0, 5)
     ax.set_axis_off()
     return ax
+
+
+# Where save_figure writes: $NCF_FIGURES (``make notebooks`` sets it to the committed
+# images/), else the checkout's build/figures/ (the current folder's, for an installed copy).
+FIGURES_VARIABLE = "NCF_FIGURES"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+BUILD_FIGURES = (_CHECKOUT if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd()) \
+    / "build" / "figures"
+
+
+def save_figure(fig, name, dpi=100):
+    """Save ``fig`` as a PNG file named ``name`` and return its path.
+
+    Running or testing the notebooks never rewrites a committed file: the figure goes to
+    the folder named by the environment variable ``NCF_FIGURES``, which only
+    ``make notebooks`` sets (to the repository's ``images/``), and otherwise to
+    ``build/figures/``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure to save.
+    name : str
+        A file name without folders, e.g. ``"09_rmse_by_bucket.png"``.
+    dpi : int, default 100
+        Resolution in dots per inch.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` holds a folder or does not end in ``.png``.
+    """
+    if Path(name).name != name or not name.endswith(".png"):
+        raise ValueError(f"name must be a file name ending in .png, without folders; got {name!r}")
+    folder = Path(os.environ.get(FIGURES_VARIABLE) or BUILD_FIGURES)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    # No "Software" metadata: the PNG bytes depend only on the drawing.
+    fig.savefig(path, dpi=dpi, format="png", metadata={"Software": None})
+    return path
 
 
 def _save(fig, path):

@@ -2,6 +2,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -9,12 +13,14 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ncf_helpers import plots  # noqa: E402
 from ncf_helpers.plots import (  # noqa: E402
     draw_architecture,
     draw_neumf,
     plot_histories,
     plot_learning_curves,
     plot_results,
+    save_figure,
 )
 
 
@@ -37,15 +43,12 @@ def test_draw_architecture_returns_figure_without_saving(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_draw_architecture_writes_same_png_of_expected_size(tmp_path):
+def test_draw_architecture_saves_the_figure_it_returns_the_same_every_time(tmp_path):
     path = tmp_path / "arch.png"
     fig = draw_architecture(path)
-    assert isinstance(fig, Figure)
-    assert path.stat().st_size > 10_000
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    height, width = mpimg.imread(path).shape[:2]
-    assert (width, height) == (1560, 600)  # 13 x 5 inches at dpi 120
-    # deterministic: a second drawing writes the same bytes
+    fig.savefig(tmp_path / "returned.png", dpi=120)
+    np.testing.assert_array_equal(mpimg.imread(path), mpimg.imread(tmp_path / "returned.png"))
+    # a committed image changes only when the drawing does
     draw_architecture(tmp_path / "again.png")
     assert (tmp_path / "again.png").read_bytes() == path.read_bytes()
 
@@ -147,4 +150,41 @@ def test_draw_neumf_shows_both_towers(tmp_path):
     fig = draw_neumf(tmp_path / "neumf.png")
     text = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "GMF embeddings" in text and "MLP embeddings" in text and "concat" in text
-    assert (tmp_path / "neumf.png").stat().st_size > 10_000
+    fig.savefig(tmp_path / "returned.png", dpi=120)
+    np.testing.assert_array_equal(mpimg.imread(tmp_path / "neumf.png"),
+                                  mpimg.imread(tmp_path / "returned.png"))
+
+
+# --------------------------------------------------------------------------
+# save_figure
+# --------------------------------------------------------------------------
+@pytest.fixture
+def curve():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([0, 1], [1, 0])
+    return fig
+
+
+def test_save_figure_writes_under_build_unless_a_folder_is_named(curve, tmp_path, monkeypatch):
+    monkeypatch.delenv(plots.FIGURES_VARIABLE, raising=False)
+    monkeypatch.setattr(plots, "BUILD_FIGURES", tmp_path / "build" / "figures")
+    path = save_figure(curve, "curve.png")
+    assert path == tmp_path / "build" / "figures" / "curve.png"
+    assert mpimg.imread(path).shape[:2] == (300, 400)  # 4 x 3 inches at the default 100 dpi
+    monkeypatch.setenv(plots.FIGURES_VARIABLE, str(tmp_path / "images"))  # make notebooks
+    assert save_figure(curve, "curve.png", dpi=50) == tmp_path / "images" / "curve.png"
+    assert mpimg.imread(tmp_path / "images" / "curve.png").shape[:2] == (150, 200)
+
+
+def test_figures_of_a_run_are_ignored_by_git():
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    probe = plots.BUILD_FIGURES / "any.png"
+    assert subprocess.run(["git", "check-ignore", "-q", str(probe)], cwd=root).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["../images/a.png", "sub/a.png", "a.svg", "", "images/"])
+def test_save_figure_refuses_folders_and_other_formats(curve, name):
+    with pytest.raises(ValueError, match="file name ending in .png"):
+        save_figure(curve, name)
