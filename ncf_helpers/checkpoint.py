@@ -134,7 +134,7 @@ def _read(path):
         raise ValueError(_unreadable(path, exc)) from exc
     if not isinstance(payload, dict) or "format_version" not in payload:
         what = (f"a dict with keys {sorted(map(str, payload))[:6]}" if isinstance(payload, dict)
-                else f"a {type(payload).__name__}")
+                else f"a value of type {type(payload).__name__}")
         raise ValueError(f"{str(path)!r} is not a checkpoint written by save_checkpoint: it "
                          f"holds {what}. A bare state_dict loads with "
                          "model.load_state_dict(torch.load(path))")
@@ -226,7 +226,7 @@ def load_checkpoint(path, model=None):
         model.load_state_dict(payload["state_dict"])
         encoder = None if payload["encoder"] is None else IdEncoder.from_dict(payload["encoder"])
     except (RuntimeError, ValueError) as exc:
+        why = " ".join(str(exc).split())[:300]  # torch's message spans several lines
         raise ValueError(f"{str(path)!r} is a damaged checkpoint: its weights or encoder do not "
-                         f"fit its {payload['model_class']} model ({str(exc).strip()[:300]}); "
-                         "save it again") from exc
+                         f"fit its {payload['model_class']} model ({why}); save it again") from exc
     return model.eval(), encoder, payload["extra"]

@@ -374,17 +374,36 @@ def read_ml1m(folder):
     return MovieLens(ratings, movies, users)
 
 
+def _check_dat_fields(path, n_fields):
+    """Raise unless every line of a ``::``-separated file has ``n_fields`` fields.
+
+    pandas' ``usecols`` would silently drop extra fields, so the colons are counted
+    first (a fast pass over the bytes); lines are split only to name a bad one.
+    """
+    colons = newlines = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            colons, newlines = colons + chunk.count(b":"), newlines + chunk.count(b"\n")
+    if colons == 2 * (n_fields - 1) * newlines:
+        return
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip() and len(line.split(b"::")) != n_fields:
+                text = line.decode("latin-1").rstrip("\r\n")
+                hint = _separator_hint(text, "::") if number == 1 else ""
+                raise ValueError(f"{path}: line {number} does not have {n_fields} '::'-separated "
+                                 f"fields {RATING_COLUMNS}{hint}: {text[:60]!r}; download it "
+                                 "again")
+
+
 def read_ml10m(folder):
     """Read the ml-10m layout (zip folder ``ml-10M100K``): ``::``-separated
     ``ratings.dat`` and ``movies.dat`` as in ml-1m, without ``users.dat``."""
     folder = Path(folder)
     path = _need(folder / "ratings.dat")
-    first = _first_line(path)
-    if not first:
+    if not _first_line(path):
         raise ValueError(f"{path} is empty (blank lines only): download it again")
-    if len(first.split("::")) != 4:
-        raise ValueError(f"{path}: line 1 does not have 4 '::'-separated fields "
-                         f"{RATING_COLUMNS}{_separator_hint(first, '::')}; download it again")
+    _check_dat_fields(path, 4)
     # "1::122::5::838985046" split on ':' leaves empty fields between the values;
     # pandas' fast parser takes one-character separators only (10M lines).
     raw = _read_csv(path, sep=":", header=None, usecols=[0, 2, 4, 6])
