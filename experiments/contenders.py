@@ -309,8 +309,10 @@ def implicit_scorer(name, config, users, items, n_users, n_items, seed=0):
         (np.ones(len(users), dtype=np.float32), (users, items)), shape=(n_users, n_items))
     matrix.data[:] = 1.0  # a repeated pair is still one interaction
     cls = AlternatingLeastSquares if name == "ALS" else BayesianPersonalizedRanking
-    model = cls(**config, random_state=seed, num_threads=1, use_gpu=False)
+    # Built inside the limit too: the constructor checks the BLAS threads and warns
+    # (on stderr) when OpenBLAS may use more than one.
     with threadpool_limits(1, "blas"):
+        model = cls(**config, random_state=seed, num_threads=1, use_gpu=False)
         model.fit(matrix, show_progress=False)
     user_factors = np.asarray(model.user_factors, dtype=np.float64)
     item_factors = np.asarray(model.item_factors, dtype=np.float64)

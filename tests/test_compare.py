@@ -104,3 +104,21 @@ def test_load_configs_prefers_the_study(tmp_path):
     assert configs["rating"]["NeuMF"] == (contenders.default_config("rating", "NeuMF"),
                                           "default")
     assert compare.load_configs(tmp_path, quick=True)["rating"]["SVD"][1] == "default"
+
+
+def test_implicit_scorer_keeps_blas_warnings_off_stderr(monkeypatch):
+    # implicit's models warn (on stderr, into a notebook's output) when they are built while
+    # OpenBLAS may use several threads, as OMP_NUM_THREADS=2 or a laptop's default allows.
+    import warnings
+
+    import implicit.utils
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(2, "blas"):
+        if all(api["num_threads"] == 1 for api in threadpool_info() if api["user_api"] == "blas"):
+            pytest.skip("BLAS runs on one thread here whatever is asked")
+        monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)  # it warns once
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            contenders.implicit_scorer("ALS", {"factors": 2, "iterations": 1},
+                                       np.arange(4), np.arange(4), 4, 4)
