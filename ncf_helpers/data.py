@@ -282,11 +282,12 @@ def _text(path, whole_lines=True):
     return "".join(lines)
 
 
-def _separator_hint(line, expected):
-    """Where ``line`` looks separated by something other than ``expected``, say so."""
+def _separator_hint(line, expected, fields=3):
+    """Where ``line`` splits into ``fields`` or more by another separator than
+    ``expected``, say so."""
     counts = {sep: len(line.split(sep)) for sep in _SEPARATORS if sep != expected}
     sep, n = max(counts.items(), key=lambda kv: kv[1])
-    return f" (line 1 looks separated by {sep!r} instead, into {n} fields)" if n >= 3 else ""
+    return f" (line 1 looks separated by {sep!r} instead, into {n} fields)" if n >= fields else ""
 
 
 def _first_line(path):
@@ -659,7 +660,7 @@ def _read_table(path, head, columns, sep):
         except (OSError, ValueError) as exc:
             raise ValueError(f"{path} is not a readable Parquet file ({exc}); is it cut "
                              "off? Write it again") from None
-        _require(names, columns, path, "")
+        _require(names, columns, path)
         frame = pd.read_parquet(path, columns=columns)
     else:
         compressed = path.suffix.lower() in _COMPRESSED
@@ -672,8 +673,9 @@ def _read_table(path, head, columns, sep):
                              "CSV or as Parquet")
         try:
             header = _csv(path, sep=sep, nrows=0).columns
-            _require(header, columns, path, _separator_hint(_first_line(path), sep)
-                     if len(header) == 1 and not compressed else "")
+            hint = (_separator_hint(_first_line(path), sep, 2)
+                    if len(header) == 1 and not compressed else "")
+            _require(header, columns, path, hint and hint + ": pass that separator as sep=")
             frame = _csv(path, sep=sep, usecols=columns, dtype=str, skipinitialspace=True)
         except pd.errors.EmptyDataError:
             raise ValueError(f"{path} is empty (no header line)") from None
@@ -691,11 +693,11 @@ def _csv(path, **kwargs):
         return pd.read_csv(io.StringIO(_text(path, whole_lines=False)), **kwargs)
 
 
-def _require(names, columns, path, hint):
+def _require(names, columns, path, fix=""):
     missing = [c for c in columns if c not in list(names)]
     if missing:
-        raise ValueError(f"{path} has no column(s) {missing}; it has {list(names)}{hint}: "
-                         "name the columns as they are spelt in the file")
+        raise ValueError(f"{path} has no column(s) {missing}; it has {list(names)}"
+                         + (fix or ": name the columns as they are spelt in the file"))
 
 
 def _ids_of(values, column, source, ids, role):
