@@ -352,6 +352,8 @@ def timestamps(values, name):
 
 def _seconds(numbers, shown, name):
     """Numbers of seconds as int64 (floored), naming the first one that is not a time."""
+    if numbers.dtype.kind == "i":  # the common case (every MovieLens file): nothing to check
+        return numbers.to_numpy().astype(np.int64, copy=False)
     seconds = numbers.to_numpy(dtype=np.float64)
     bad = ~np.isfinite(seconds) | (np.abs(seconds) >= 2.0**63)
     if bad.any():
@@ -370,16 +372,19 @@ def time_order(values, name):
     would come before "99" and "10/02/2024" before "9/01/2023".
     """
     series = pd.Series(values)
-    if series.dtype.kind in "iuf":
-        return series.to_numpy()
+    inferred = pd.api.types.infer_dtype(series, skipna=True)
+    if series.dtype.kind in "iuf" or inferred in ("integer", "floating", "mixed-integer-float"):
+        return pd.to_numeric(series).to_numpy()  # also Python numbers in an object column
     if series.dtype.kind == "M" or isinstance(series.dtype, pd.DatetimeTZDtype):
         return pd.to_datetime(series, utc=True).to_numpy(dtype="datetime64[ns]").view(np.int64)
-    kind = ("text" if series.dtype.kind in "OSUT" or pd.api.types.is_string_dtype(series.dtype)
-            else f"dtype {series.dtype}")
-    example = f", e.g. {series.iloc[0]!r}" if len(series) else ""
+    text = inferred in ("string", "mixed", "bytes")
+    first = series.iloc[0].item() if len(series) and hasattr(series.iloc[0], "item") else (
+        series.iloc[0] if len(series) else None)
     raise TypeError(f"{name} must hold numbers or datetimes to be put in time order, got "
-                    f"{kind}{example}; text sorts character by character ('100' before '99'), "
-                    f"so convert it first: pd.to_numeric(...) for numbers, pd.to_datetime(...) "
+                    f"{'text' if text else f'dtype {series.dtype}'}, e.g. {first!r}; "
+                    + ("text sorts character by character ('100' before '99'), so " if text
+                       else "")
+                    + "convert it first: pd.to_numeric(...) for numbers, pd.to_datetime(...) "
                     "for dates")
 
 

@@ -331,3 +331,13 @@ def test_booleans_and_durations_are_not_times():
         checks.timestamps([True, False], "ts")
     with pytest.raises(TypeError, match="got dtype timedelta64"):
         checks.timestamps(pd.to_timedelta([1, 2], unit="s"), "ts")
+
+
+def test_numbers_in_an_object_column_are_put_in_numeric_order():
+    _, test = leave_last_out(ratings(pd.Series([99, 100, 5, 7, 8], dtype=object)))
+    assert test["movieId"].tolist() == [2, 2]
+
+
+def test_booleans_cannot_be_put_in_time_order():
+    with pytest.raises(TypeError, match=r"got dtype bool, e\.g\. True; convert it first"):
+        leave_last_out(ratings([True, False, True, False, True]))
