@@ -1,6 +1,6 @@
-"""The make targets and `python -m tools.tasks` run the same commands; what they run."""
+"""`make X` and `python -m tools.tasks X` run the same commands, and those commands do their job."""
+import importlib.util
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -8,43 +8,33 @@ import time
 import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 from packaging.requirements import Requirement
 
 from tools import run_notebooks, tasks
 
 ROOT = Path(__file__).resolve().parent.parent
-STRICT_NBVAL = ("-m pytest -q --nbval --nbval-current-env "
-                "--nbval-sanitize-with notebooks/sanitize.cfg notebooks")
 
 
-def makefile_recipes():
-    """{target: [recipe lines]} of the Makefile."""
-    recipes, target = {}, None
-    for line in (ROOT / "Makefile").read_text().splitlines():
-        match = re.match(r"^([a-z]+):", line)
-        if match:
-            target = match.group(1)
-            recipes[target] = []
-        elif line.startswith("\t") and target:
-            recipes[target].append(line.strip())
-    return recipes
+def dry_run(task):
+    """What ``python -m tools.tasks --dry-run task`` prints in the checkout."""
+    return subprocess.run([sys.executable, "-m", "tools.tasks", "--dry-run", task], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
 
 
-def test_every_make_target_runs_its_task_and_nothing_else():
-    recipes = makefile_recipes()
-    assert set(tasks.MAKE_TARGETS) <= set(recipes)
+@pytest.mark.skipif(shutil.which("make") is None or os.name == "nt", reason="no make here")
+def test_every_make_target_runs_its_task(tmp_path):
+    # make's Python is a wrapper that adds --dry-run: make then prints the plan of the task
+    # its recipe runs, which must be the plan of the task the target is named after.
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@" --dry-run\n')
+    python.chmod(0o755)
     for target, task in tasks.MAKE_TARGETS.items():
-        assert recipes[target] == [f"$(TASKS) {task}"], target
-    assert "TASKS := $(PYTHON) -m tools.tasks" in (ROOT / "Makefile").read_text()
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
-def test_make_dry_run_prints_the_task_command():
-    for target, task in [("test", "test"), ("run", "run"), ("venv", "setup"), ("book", "book")]:
-        out = subprocess.run(["make", "-n", "-C", str(ROOT), target, "PYTHON=python3"],
-                             capture_output=True, text=True, check=True).stdout
-        assert f"python3 -m tools.tasks {task}" in out.splitlines()
+        made = subprocess.run(["make", "-s", "-C", str(ROOT), target, f"PYTHON={python}"],
+                              capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+        assert made.stdout == dry_run(task), f"make {target}"
 
 
 @pytest.fixture
@@ -61,36 +51,41 @@ def project(tmp_path):
     return tmp_path
 
 
-def commands(steps):
-    return [str(s) for s in steps if s.argv]
+def test_the_test_task_runs_every_unit_test_and_every_notebook_cell():
+    [lint, suite] = tasks.task_steps("test")
+    assert lint.note or Path(lint.argv[0]).stem == "ruff"
+    args = [a for a in suite.argv[3:] if a not in (*tasks.PARALLEL, "-q")]  # without workers
+    paths = [ROOT / a for a in args if (ROOT / a).exists()]
+    assert all(any(t.is_relative_to(p) for p in paths) for t in (ROOT / "tests").glob("test_*.py"))
+    # every code cell of every notebook of the series is an item (-p no:python: cells only)
+    collected = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                                "-p", "no:cacheprovider", "-p", "no:python", *args], cwd=ROOT,
+                               capture_output=True, text=True).stdout.splitlines()
+    for notebook in run_notebooks.series():
+        cells = [c for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+        name = notebook.relative_to(ROOT).as_posix()
+        assert sum(line.startswith(name + "::Cell ") for line in collected) == len(cells), name
 
 
-def test_test_task_is_lint_then_unit_then_strict_nbval(project):
-    python = tasks.venv_python(project)
-    steps = tasks.plan("test", project)
-    assert commands(steps)[-2:] == [f"{python} -m pytest -q tests", f"{python} {STRICT_NBVAL}"]
-    assert steps[0].note.startswith("lint: ruff is not installed")  # no ruff in this checkout
-    assert all(s.ok == (0, tasks.NOTHING_COLLECTED) for s in steps[1:])
+def test_every_python_folder_is_linted():
+    folders = {d.name for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".")
+               and d.name != "build" and any(d.rglob("*.py"))}
+    assert folders <= set(tasks.LINT_PATHS)
 
 
-def test_lint_runs_ruff_on_the_code_when_installed(project):
-    ruff = tasks.venv_bin(project) / "ruff"
-    ruff.write_text("#!/bin/sh\n")
-    ruff.chmod(0o755)
-    assert commands(tasks.plan("lint", project)) == [
-        f"{ruff} check ncf_helpers tests tools benchmarks experiments"]
+def test_the_long_scripts_are_modules_of_the_checkout(project):
+    for task in tasks.SCRIPTS:
+        [step] = tasks.plan(task, project)
+        assert step.argv[1] == "-m"
+        assert importlib.util.find_spec(step.argv[2]) is not None, task
 
 
-def test_run_and_notebooks_execute_the_series(project):
-    python = tasks.venv_python(project)
-    assert commands(tasks.plan("run", project)) == [f"{python} -m tools.run_notebooks"]
-    assert commands(tasks.plan("notebooks", project)) == [
-        f"{python} -m tools.run_notebooks --inplace"]
-    assert commands(tasks.plan("book", project)) == [f"{python} -m tools.book"]
-    for script in ("bench", "scale", "tune", "compare"):
-        [command] = commands(tasks.plan(script, project))
-        module = command.split()[-1]
-        assert (ROOT / (module.replace(".", "/") + ".py")).is_file()
+def test_only_make_notebooks_writes_the_committed_figures(project):
+    for task in ("run", "test", "nbval", "unit", "book"):
+        for step in tasks.plan(task, project):
+            assert "NCF_FIGURES" not in tasks.environment(step), task
+    [step] = tasks.plan("notebooks", project)
+    assert tasks.environment(step)["NCF_FIGURES"] == str(project / "images")
 
 
 def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
@@ -101,7 +96,7 @@ def test_a_stale_install_comes_first_and_says_it_takes_minutes(project):
     assert [s.argv[-2:] for s in steps[:3]] == [
         ["-r", "requirements.txt"], ["-r", "requirements-data.txt"], ["-e", "."]]
     assert "--no-deps" in steps[1].argv and steps[2].marks == tasks.stamp(project)
-    assert commands(steps)[-1].endswith("-m tools.run_notebooks")
+    assert [str(s) for s in steps[3:]] == [str(s) for s in tasks.task_steps("run", project)]
 
 
 def test_setup_creates_the_venv_only_when_missing(tmp_path):
@@ -147,9 +142,14 @@ def test_execute_stops_at_the_first_failure_and_accepts_nothing_collected(tmp_pa
     assert tasks.execute(failing, tmp_path) == 3 and not after.exists()
 
 
-def test_dry_run_prints_the_plan(capsys):
+def test_dry_run_prints_the_plan_and_runs_nothing(capsys, monkeypatch):
+    removed = []
+    monkeypatch.setattr(shutil, "rmtree", lambda path, **kw: removed.append(path))
+    assert tasks.main(["--dry-run", "clean"]) == 0 and removed == []
     assert tasks.main(["--dry-run", "test"]) == 0
-    assert STRICT_NBVAL in capsys.readouterr().out
+    printed = capsys.readouterr().out.splitlines()
+    assert [line for line in printed if not line.startswith("# ")] == [
+        str(s) for s in tasks.plan("test") if s.argv]
 
 
 def test_unknown_task_is_refused():
@@ -171,6 +171,22 @@ def test_kernels_get_transport_encryption():
     import zmq
     expected = "auto" if zmq.has("curve") else "disabled"
     assert run_notebooks.kernel_manager().transport_encryption == expected
+
+
+def test_the_runner_shuts_each_kernel_down(tmp_path, monkeypatch):
+    # A kernel left running outlives the runner and logs "Parent appears to have exited".
+    managers, make = [], run_notebooks.kernel_manager
+
+    def recorded():
+        managers.append(make())
+        return managers[-1]
+
+    monkeypatch.setattr(run_notebooks, "kernel_manager", recorded)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("6 * 7")])
+    nbformat.write(notebook, tmp_path / "answer.ipynb")
+    executed, _ = run_notebooks.execute(tmp_path / "answer.ipynb")
+    assert executed.cells[0].outputs[0]["data"]["text/plain"] == "42"
+    assert len(managers) == 1 and not managers[0].is_alive()
 
 
 def pinned():

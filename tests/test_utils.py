@@ -31,6 +31,31 @@ def test_bad_seed(bad):
         seed_everything(bad)
 
 
-def test_get_device():
-    assert get_device("cpu") == torch.device("cpu")
-    assert get_device().type in {"cpu", "cuda", "mps"}
+@pytest.fixture
+def machine(monkeypatch):
+    """Pretend the machine has ``n_cuda`` CUDA devices and Apple's MPS or not."""
+    def have(n_cuda, mps):
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: n_cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    return have
+
+
+@pytest.mark.parametrize("n_cuda, mps, best", [(0, False, "cpu"), (0, True, "mps"),
+                                               (2, True, "cuda"), (1, False, "cuda")])
+def test_get_device_picks_cuda_then_mps_then_cpu(machine, n_cuda, mps, best):
+    machine(n_cuda, mps)
+    assert get_device() == torch.device(best)
+    assert get_device("cpu") == torch.device("cpu")  # asked for, whatever else there is
+
+
+def test_get_device_refuses_a_device_the_machine_lacks(machine):
+    machine(1, False)
+    assert get_device("cuda:0") == torch.device("cuda:0")
+    for missing in ("cuda:1", "mps"):
+        with pytest.raises(ValueError, match="not available on this machine"):
+            get_device(missing)
+    machine(0, False)
+    with pytest.raises(ValueError, match="not available"):
+        get_device("cuda")
+    with pytest.raises(ValueError, match="not a torch device"):
+        get_device("gpu")

@@ -2,7 +2,7 @@
 
     python -m tools.code_lines            # the working tree
     python -m tools.code_lines aaba8c6    # the package at a git revision
-    python -m tools.code_lines --without distributed losses.BPRLoss
+    python -m tools.code_lines --without cli losses.BPRLoss
                                                # leaving out modules or top-level definitions
 """
 import argparse
@@ -49,7 +49,7 @@ def code_lines(source, without=()):
 def sources(revision=None):
     """``{path: text}`` of the package's modules, now or at ``revision``."""
     if revision is None:
-        return {str(p.relative_to(ROOT)): p.read_text()
+        return {p.relative_to(ROOT).as_posix(): p.read_text()
                 for p in sorted((ROOT / "ncf_helpers").glob("*.py"))}
     names = subprocess.run(["git", "ls-tree", "--name-only", revision, "ncf_helpers/"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
@@ -62,7 +62,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revision", nargs="?", help="a git revision (default: the working tree)")
     parser.add_argument("--without", nargs="+", default=[], metavar="MODULE[.NAME]",
-                        help="leave out whole modules (distributed) or top-level definitions "
+                        help="leave out whole modules (cli) or top-level definitions "
                              "of a module (losses.BPRLoss)")
     args = parser.parse_args(argv)
     counts = {}

@@ -2,7 +2,7 @@
 
     python -m tools.tasks setup      # create .venv and install the pinned packages
     python -m tools.tasks run        # execute the series into build/, timed
-    python -m tools.tasks test       # lint (when ruff is installed), unit tests, strict nbval
+    python -m tools.tasks test       # lint (when ruff is installed), unit tests + strict nbval
     python -m tools.tasks lab        # JupyterLab on notebooks/, progress bars on
     python -m tools.tasks book       # the HTML book, from the committed outputs
     python -m tools.tasks notebooks  # re-execute the notebooks in place
@@ -28,7 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 INSTALL_INPUTS = ("requirements.txt", "requirements-data.txt", "pyproject.toml")
-NBVAL = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", "notebooks/sanitize.cfg"]
+# pytest-xdist: one worker per core; --dist loadfile keeps each file on one worker, so a
+# notebook's cells run in order in one kernel. The nbval options that make the run strict
+# and reproducible (this environment's kernel, notebooks/sanitize.cfg) come from
+# conftest.py, so this is the command a maintainer types, plus the workers.
+PARALLEL = ["-n", "auto", "--dist", "loadfile"]
 LINT_PATHS = ["ncf_helpers", "tests", "tools", "benchmarks", "experiments"]
 # Task names as the Makefile's targets spell them (make venv == setup).
 MAKE_TARGETS = {"venv": "setup", "run": "run", "test": "test", "lint": "lint", "unit": "unit",
@@ -104,7 +108,7 @@ def lab_args():
 def task_steps(task, root=ROOT):
     """The commands of one task (without the install that precedes it)."""
     python = venv_python(root)
-    pytest = [python, "-m", "pytest", "-q"]
+    pytest = [python, "-m", "pytest", "-q", *PARALLEL]
     if task == "lint":
         ruff = shutil.which("ruff", path=str(venv_bin(root)))
         if ruff is None:
@@ -113,13 +117,18 @@ def task_steps(task, root=ROOT):
     if task == "unit":
         return [Step(pytest + ["tests"], ok=(0, NOTHING_COLLECTED))]
     if task == "nbval":
-        return [Step(pytest + NBVAL + ["notebooks"], ok=(0, NOTHING_COLLECTED))]
+        return [Step(pytest + ["--nbval", "notebooks"], ok=(0, NOTHING_COLLECTED))]
     if task == "test":
-        return task_steps("lint", root) + task_steps("unit", root) + task_steps("nbval", root)
+        # One session for the notebooks and the unit tests: the workers share all of it.
+        # The notebooks come first: the longest files start first and end the run sooner.
+        return task_steps("lint", root) + [
+            Step(pytest + ["--nbval", "notebooks", "tests"], ok=(0, NOTHING_COLLECTED))]
     if task == "run":
         return [Step([python, "-m", "tools.run_notebooks"])]
     if task == "notebooks":
-        return [Step([python, "-m", "tools.run_notebooks", "--inplace"])]
+        # Only this task writes the committed figures (ncf_helpers.plots.save_figure).
+        return [Step([python, "-m", "tools.run_notebooks", "--inplace"],
+                     env={"NCF_FIGURES": str(root / "images")})]
     if task == "book":
         return [Step([python, "-m", "tools.book"])]
     if task in SCRIPTS:
