@@ -560,7 +560,7 @@ def load_interactions(path, user, item, rating=None, timestamp=None, *, rating_r
     ----------
     path : str or Path
         A CSV file (also ``.csv.gz`` and the like) or a Parquet file (told apart by its
-        content, not its name; reading Parquet needs ``pyarrow``).
+        content, not its name; reading Parquet needs ``fastparquet`` or ``pyarrow``).
     user, item : str
         The columns holding the user and the item ids. Integer ids are kept as they are;
         text ids ("C-1042") are numbered 0..n-1 in sorted order of their labels, and the
@@ -651,17 +651,18 @@ def _read_table(path, head, columns, sep):
     is the file's first bytes."""
     if head.startswith(b"PAR1"):
         try:
-            import pyarrow.parquet as pq
+            with warnings.catch_warnings():  # fastparquet's import asks pandas a deprecated option
+                warnings.filterwarnings("ignore", "The 'future.infer_string' option")
+                frame = pd.read_parquet(path)  # fastparquet's or pyarrow's reader
         except ImportError:
-            raise ImportError(f"{path} is a Parquet file; reading it needs pyarrow: "
-                              "pip install pyarrow (pinned in requirements.txt)") from None
-        try:
-            names = pq.read_schema(path).names
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{path} is not a readable Parquet file ({exc}); is it cut "
-                             "off? Write it again") from None
-        _require(names, columns, path)
-        frame = pd.read_parquet(path, columns=columns)
+            raise ImportError(f"{path} is a Parquet file; reading it needs fastparquet (or "
+                              "pyarrow): pip install fastparquet (pinned in requirements.txt)"
+                              ) from None
+        except Exception as exc:  # each engine has its own errors for a damaged file
+            raise ValueError(f"{path} is not a readable Parquet file ({type(exc).__name__}: "
+                             f"{exc}); is it cut off? Write it again") from None
+        _require(frame.columns, columns, path)
+        frame = frame[columns]
     else:
         compressed = path.suffix.lower() in _COMPRESSED
         if head.startswith(b"PK\x03\x04") and not compressed:

@@ -13,6 +13,8 @@ from ncf_helpers.prepare import PreparedSplit
 from ncf_helpers.splits import leakage_report, train_val_test_split
 from tools import make_retail_sample
 
+# fastparquet's import (in to_parquet here) asks pandas an option pandas 3 deprecates
+pytestmark = pytest.mark.filterwarnings("ignore:The 'future.infer_string' option")
 SAMPLE = REPO_DATA_DIR / "samples" / "retail_sample.csv"
 COLUMNS = dict(user="customer_id", item="product_id", rating="quantity", timestamp="ts",
                item_names="product_name", item_categories="category")
@@ -109,11 +111,12 @@ def test_parquet_with_typed_columns(tmp_path):
     assert data.ratings["timestamp"].tolist() == [1704067200, 1704153600, 1704240000]
 
 
-def test_reading_parquet_without_pyarrow_says_what_to_install(tmp_path, monkeypatch, raw):
+def test_reading_parquet_without_an_engine_says_what_to_install(tmp_path, monkeypatch, raw):
     raw.to_parquet(tmp_path / "x.parquet")
-    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)  # import fails, as if absent
+    for engine in ("pyarrow", "fastparquet"):  # importing them fails, as if not installed
+        monkeypatch.setitem(sys.modules, engine, None)
     with pytest.raises(ImportError, match=r"x\.parquet is a Parquet file; reading it needs "
-                                          r"pyarrow: pip install pyarrow"):
+                                          r"fastparquet \(or pyarrow\): pip install fastparquet"):
         load_interactions(tmp_path / "x.parquet", **COLUMNS)
 
 
