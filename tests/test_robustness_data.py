@@ -214,6 +214,11 @@ def test_folder_holding_the_zip_says_unzip(tmp_path):
     assert len(load_movielens("ml-1m", tmp_path).ratings) == 5
 
 
+def test_parent_of_the_ml10m_zip_folder_is_accepted(tmp_path):
+    write(tmp_path / "ml-10M100K", "ml-10m")  # the top folder of GroupLens' ml-10m zip
+    assert len(load_movielens("ml-10m", tmp_path).ratings) == 5
+
+
 def test_plain_file_as_data_dir(tmp_path):
     (tmp_path / "notes.txt").write_text("hello\n")
     with pytest.raises(NotADirectoryError, match=r"notes\.txt is a file, not a folder"):
