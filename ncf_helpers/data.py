@@ -579,7 +579,7 @@ def load_interactions(path, user, item, rating=None, timestamp=None, *, rating_r
     item_names, item_categories : str, optional
         Columns with each item's display name (the items' ``title``; default: its label)
         and its categories, ``|``-separated (``genres``; default: empty). Where an item's
-        rows disagree, its first row wins.
+        rows disagree, its first non-blank value wins.
     duplicates : {"error", "sum", "last"}
         What to do with a (user, item) pair that occurs more than once: refuse the file
         (default), add the ratings up (quantities, play counts; the latest timestamp is
@@ -595,7 +595,7 @@ def load_interactions(path, user, item, rating=None, timestamp=None, *, rating_r
     -------
     MovieLens
         ``ratings`` (``userId``, ``movieId``, ``rating``, ``timestamp``, in file order),
-        ``movies`` (indexed by ``movieId``: ``title``, ``genres``, ``year`` all missing),
+        ``movies`` (indexed by ``movieId``: ``title``, ``genres``, ``year`` always missing),
         ``users`` None, and ``user_labels``/``item_labels``: for text ids, Series from
         the new integer id to the file's label; None for integer ids.
 
@@ -745,19 +745,19 @@ def _collapse(out, duplicates):
 
 def _items_frame(frame, item_ids, labels, names, categories):
     """The items frame: one row per item id, sorted, with title, genres and year."""
-    first = pd.Series(np.arange(len(item_ids))).groupby(item_ids.to_numpy()).min()
+    ids = np.unique(item_ids.to_numpy())
+    label = pd.Series(ids.astype(str) if labels is None else labels.loc[ids].to_numpy(),
+                      index=ids, dtype="str")
 
-    def column(name, default):
-        if name is None:
-            return default
-        return frame[name].iloc[first.to_numpy()].fillna("").astype("str").str.strip().to_numpy()
+    def first(column):  # each item's first non-blank value, NaN where it has none
+        text = frame[column].astype("str").str.strip().replace("", np.nan)
+        return text.groupby(item_ids.to_numpy()).first().reindex(ids)
 
-    ids = first.index.to_numpy(dtype=np.int64)
-    label = ids.astype(str) if labels is None else labels.loc[ids].astype("str").to_numpy()
-    return pd.DataFrame({"movieId": ids, "title": column(names, label),
-                         "genres": column(categories, np.full(len(ids), "", dtype=object)),
-                         "year": pd.array([pd.NA] * len(ids), dtype="Int64")}
-                        ).astype({"title": "str", "genres": "str"}).set_index("movieId")
+    title = label if names is None else first(names).fillna(label)
+    genres = "" if categories is None else first(categories).fillna("")
+    return pd.DataFrame({"movieId": ids, "title": title.to_numpy(), "genres": genres,
+                         "year": pd.array([pd.NA] * len(ids), dtype="Int64")},
+                        index=ids).astype({"title": "str", "genres": "str"}).set_index("movieId")
 
 
 # ------------------------------------------------------------------------- download

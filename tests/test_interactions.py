@@ -237,3 +237,14 @@ def test_no_warning_on_a_clean_file():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_interactions(SAMPLE, **COLUMNS)
+
+
+def test_item_names_and_categories_take_each_items_first_non_blank_value(tmp_path):
+    path = write(tmp_path, "u,i,n,c\nA,x,,\nB,x,Mug,Kitchen\nA,y,Tea,\nB,y,Green tea,Drinks\n")
+    movies = load_interactions(path, user="u", item="i", item_names="n",
+                               item_categories="c").movies
+    assert movies["title"].tolist() == ["Mug", "Tea"]
+    assert movies["genres"].tolist() == ["Kitchen", "Drinks"]
+    path = write(tmp_path, "u,i,n\nA,x,\n", "blank.csv")  # no name at all: the item's label
+    assert load_interactions(path, user="u", item="i", item_names="n").movies["title"].tolist() \
+        == ["x"]
