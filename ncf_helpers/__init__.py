@@ -15,7 +15,7 @@ What the notebooks use, by role (each name also lives in its module):
 * :func:`seed_everything`, the one way to seed every generator.
 """
 from .baselines import BiasBaseline, GlobalMean, Popularity
-from .data import load_movielens, subset
+from .data import load_interactions, load_movielens, subset
 from .encoding import IdEncoder
 from .evaluation import (
                          FullRankingProtocol,
@@ -48,7 +48,8 @@ from .training import TrainConfig, fit
 from .utils import DEFAULT_SEED, get_device, seed_everything
 
 __all__ = [
-    "BiasBaseline", "GlobalMean", "Popularity", "load_movielens", "subset", "IdEncoder",
+    "BiasBaseline", "GlobalMean", "Popularity", "load_interactions", "load_movielens", "subset",
+    "IdEncoder",
     "FullRankingProtocol", "RankingProtocol", "RatingProtocol", "Result", "refit_and_score",
     "results_table", "score_baseline", "seed_summary", "train_and_score", "BCEL1L2Loss",
     "BPRLoss", "MSEL1L2Loss", "OriginalMSEL1L2Loss", "SampledSoftmaxLoss", "ValMetric",
