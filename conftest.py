@@ -5,6 +5,9 @@ the checkout: in this environment's kernel (``--nbval-current-env``), with the p
 one sanitize file, and with a readable diff (nbdime's) of every compared output that
 drifted, beside nbval's own report. Options given on the command line win. Without
 ``--nbval`` (``pytest tests``), nothing here does anything.
+
+``--nbdime`` (one process, no ``-n``) opens nbval's side-by-side web view of the failed
+cells in a browser when the run ends; its reporter is mended here for pytest 9.
 """
 import io
 from pathlib import Path
@@ -16,6 +19,7 @@ SANITIZE = Path(__file__).resolve().parent / "notebooks" / "sanitize.cfg"
 NOT_COMPARED = ("image/png", "image/jpeg", "application/vnd.jupyter.widget-view+json")
 
 
+@pytest.hookimpl(trylast=True)  # after nbval's own, which registers its reporter
 def pytest_configure(config):
     option = config.option
     if not (getattr(option, "nbval", False) or getattr(option, "nbval_lax", False)):
@@ -24,6 +28,22 @@ def pytest_configure(config):
         option.nbval_sanitize_with = str(SANITIZE)
     if not option.nbval_kernel_name:
         option.nbval_current_env = True
+    if option.nbdime:  # nbval's side-by-side web view of the failed cells
+        config.pluginmanager.unregister(name="nbdimereporter")
+        config.pluginmanager.register(nbdime_reporter(config), "nbdimereporter")
+
+
+def nbdime_reporter(config):
+    """nbval 0.11's ``--nbdime`` reporter, mended for pytest 9 (it left out the ``config``
+    argument of a hook call, which pytest 9 requires)."""
+    from nbval.nbdime_reporter import NbdimeReporter
+
+    class Reporter(NbdimeReporter):
+        def pytest_runtest_logreport(self, report):
+            category = self.config.hook.pytest_report_teststatus(report=report, config=config)[0]
+            self.stats.setdefault(category, []).append(report)
+
+    return Reporter(config)
 
 
 def comparable(outputs, item):

@@ -69,6 +69,16 @@ def test_plain_nbval_is_strict_sanitized_in_this_environment_and_shows_the_drift
     assert "-  NCF    0.9123\n+  NCF    0.9124\n   MLP    0.9345" in run.stdout
 
 
+def test_nbdime_view_runs_with_this_pytest(scratch):
+    # nbval's --nbdime reporter sees every test report; unmended, pytest 9 stops the run
+    # with an INTERNALERROR at the first one. (On a failure it would open a browser.)
+    write(scratch, "passing.ipynb", cell("print(1 + 1)", stdout("2\n")))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval",
+                          "--nbdime", "passing.ipynb"], cwd=scratch, capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stdout[-3000:]
+
+
 # Run again where make test's settings do not hold: the lessons that fit implicit's models
 # (which warn on stderr when OpenBLAS may use several threads) and lesson 06, whose
 # training cells drew progress bars into their outputs unless NCF_PROGRESS=0 was set.
