@@ -24,7 +24,6 @@ measurement, newest last, with the machine, load average and command) to
 import argparse
 import csv
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -213,7 +212,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     everything = not (args.sweep or args.epoch or args.ranking)
     command = "python -m benchmarks.scale " + " ".join(argv if argv is not None else sys.argv[1:])
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if sys.platform != "win32":  # no core files from crashed workers (Unix only)
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if args.sweep or everything:
         for shape in args.shapes:
             append([epoch_row(shape, 1, args.steps, 3600, "size sweep")], command, args.output)
