@@ -153,6 +153,7 @@ def item_features(movies, encoder):
     ids = fitted(encoder, "item_ids", "call IdEncoder().fit(ratings) first").item_ids
     rows = _rows(movies, "movieId", ["genres", "year"], ids, "movie")
     genres = rows["genres"].astype(str).replace(NO_GENRES, "").str.get_dummies(sep="|")
+    genres = genres.drop(columns="", errors="ignore")  # pandas 3 names a column "" for ""
     years = pd.to_numeric(rows["year"], errors="coerce").astype("Int64")
     decades = sorted({int(y) // 10 * 10 for y in years.dropna()})
     year_vocab = [f"year:{d}s" for d in decades] + [UNKNOWN_YEAR]

@@ -1,50 +1,36 @@
-"""The device-resident trainer and its torchrun/DDP launch (CPU, gloo)."""
+"""The command line over the engine, on one process and under torchrun + DDP (CPU, gloo).
+
+The flags and ``.npz`` files it refuses are swept in test_boundary.
+"""
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from ncf_helpers import cli
 from ncf_helpers.checkpoint import load_checkpoint
-from ncf_helpers.distributed import (
-    DeviceNegativeSampler,
-    check_world_size,
-    holdout,
-    launch,
-    load_ratings,
-    predict,
-)
+from ncf_helpers.cli import check_world_size, holdout, launch, load_arrays, parse_args
+from ncf_helpers.metrics import full_ranking_metrics
+from ncf_helpers.models import build_model
+from ncf_helpers.synthetic import synthetic_ratings
 
-ARGS = ["--data", "ml-100k", "--epochs", "3", "--batch-size", "1024", "--seed", "7",
-        "--check-checkpoint"]
+DATA = "synthetic:200x100x4000"
+ARGS = ["--data", DATA, "--epochs", "3", "--batch-size", "256", "--seed", "7", "--device", "cpu"]
+BPR = ["--data", DATA, "--task", "implicit", "--loss", "bpr", "--negatives", "2", "--epochs", "3",
+       "--batch-size", "256", "--lr", "0.01", "--seed", "7", "--device", "cpu"]
+JOB_SECONDS = 300  # a 2-process job takes ~10 s; much more on a busy 2-core machine
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------ in process
-def test_device_sampler_never_returns_a_known_pair():
-    rng = np.random.default_rng(0)
-    users = np.repeat(np.arange(30), 15)
-    items = np.concatenate([rng.choice(20, 15, replace=False) for _ in range(30)])
-    sampler = DeviceNegativeSampler(users, items, 20)
-    owners = torch.as_tensor(np.repeat(np.arange(30), 200))
-    drawn = sampler.sample(owners, torch.Generator().manual_seed(0))
-    known = set(zip(users.tolist(), items.tolist()))
-    assert not any(p in known for p in zip(owners.tolist(), drawn.tolist()))
-    assert drawn.min() >= 0 and drawn.max() < 20
-    # every unseen item of user 0 is drawn: uniform over the unseen, not a subset
-    assert set(drawn[owners == 0].tolist()) == set(range(20)) - set(items[users == 0].tolist())
-
-
-def test_device_sampler_exact_for_a_user_with_one_unseen_item():
-    users, items = np.zeros(999, dtype=np.int64), np.delete(np.arange(1000), 500)
-    sampler = DeviceNegativeSampler(users, items, 1000)
-    drawn = sampler.sample(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(1))
-    assert (drawn == 500).all()
-
-
-def test_device_sampler_refuses_a_user_who_rated_everything():
-    with pytest.raises(ValueError, match="user index 1 has rated all 3 items"):
-        DeviceNegativeSampler([0, 1, 1, 1], [0, 0, 1, 2], 3)
-
-
 def test_check_world_size():
     check_world_size(2, 943, 1024)
     with pytest.raises(ValueError, match="3 processes but only 2 users"):
@@ -57,123 +43,254 @@ def test_holdout_is_disjoint_seeded_and_sized():
     train, val = holdout(1000, 0.1, 0.1, seed=3)
     assert len(val) == 90 and len(train) == 810 and not set(train) & set(val)
     assert np.array_equal(holdout(1000, 0.1, 0.1, seed=3)[1], val)
+    assert not np.array_equal(holdout(1000, 0.1, 0.1, seed=4)[1], val)
+    train, val = holdout(1000, 0.2, 0.0)
+    assert (len(train), len(val)) == (800, 200)  # no test share: nothing set aside
+    with pytest.raises(ValueError, match="3 ratings leave nothing to train on"):
+        holdout(3, 0.5, 0.5)
+
+
+def test_load_arrays_reads_synthetic_shapes_and_npz_files(tmp_path):
+    users, items, ratings, n_users, n_items, encoder = load_arrays("synthetic:50x40x600", seed=3)
+    assert (n_users, n_items, encoder) == (50, 40, None)
+    for got, expected in zip((users, items, ratings), synthetic_ratings(50, 40, 600, seed=3)):
+        np.testing.assert_array_equal(got, expected)
+    path = tmp_path / "ratings.npz"
+    np.savez(path, users=users, items=items, ratings=ratings, n_users=60, n_items=40)
+    again = load_arrays(str(path))
+    assert again[3:] == (60, 40, None)
+    for got, expected in zip(again[:3], (users, items, ratings)):
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match=r"--data must be one of \[.*'ml-100k'.*got 'ml-7m'"):
+        load_arrays("ml-7m")
+
+
+def test_parse_args_builds_the_train_config():
+    args, config = parse_args(["--model", "GMF", "--model-config", '{"embedding_dim": 8}',
+                               "--lr", "0.0045", "--beta1", "0.25", "--beta2", "0.5",
+                               "--batch-size", "4096", "--negatives", "4", "--task", "implicit",
+                               "--on-device", "yes", "--amp", "--max-steps", "7"])
+    assert args.model == "GMF" and args.model_config == {"embedding_dim": 8}
+    assert (config.lr, config.betas, config.batch_size, config.negatives) == (
+        0.0045, (0.25, 0.5), 4096, 4.0)
+    assert config.loss == "bce"  # the implicit task's default
+    assert (config.on_device, config.amp, config.max_steps, config.progress) == (
+        True, True, 7, False)
+    _, rating = parse_args([])
+    assert (rating.loss, rating.on_device, rating.negatives, rating.patience) == (
+        "mse", None, 0.0, None)
+
+
+def test_the_world_size_is_checked_before_any_process_group(monkeypatch, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun would set it for two processes
+    args, config = parse_args(["--data", "synthetic:1x50x20", "--out", str(tmp_path / "x")])
+    job = cli.Job("cpu", 10)
+    with pytest.raises(ValueError, match="2 processes but only 1 users in the training data"):
+        cli.run(job, args, config)
+    assert not torch.distributed.is_initialized() and not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------ watching processes
+def _proc_table():
+    """``pid -> (state, parent pid)`` of every process, from /proc."""
+    table = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        table[int(name)] = (state, int(ppid))
+    return table
+
+
+class Watch:
+    """Records every process started under ``process`` (torchrun's workers run in
+    sessions of their own, so a process group does not find them: their parent does)."""
+
+    def __init__(self):
+        self.process, self.seen = None, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self):
+        while not self._stop.is_set():
+            if self.process is not None:
+                table = _proc_table()
+                family = {self.process.pid}
+                while True:
+                    more = {p for p, (_, ppid) in table.items() if ppid in family} - family
+                    if not more:
+                        break
+                    family |= more
+                self.seen |= {p for p in family if p in table}
+            time.sleep(0.05)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def running(self):
+        """Recorded processes still running (a zombie has stopped running)."""
+        table = _proc_table()
+        return {p for p in self.seen if p in table and table[p][0] != "Z"}
+
+    def wait_until_none_run(self, seconds=15):
+        deadline = time.monotonic() + seconds
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.running()
+
+    def kill_leftovers(self):
+        for pid in self.running():  # only processes this test started
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.fixture
+def watched_launch(monkeypatch):
+    """``launch`` whose process is watched, and whose ``communicate`` first waits for the
+    job to be training (rank 0 has made the output folder), then runs ``then(super)``."""
+    watch = Watch()
+    hooks = {}
+
+    class Watched(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            watch.process = self
+
+        def communicate(self, input=None, timeout=None):
+            out = hooks["out"]
+            deadline = time.monotonic() + JOB_SECONDS
+            while not out.exists() and self.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert out.exists(), "the job never started training"
+            time.sleep(0.5)  # well into the epochs
+            return hooks["then"](lambda: super(Watched, self).communicate(input, timeout))
+
+    monkeypatch.setattr(subprocess, "Popen", Watched)
+    yield watch, hooks
+    watch.stop()
+    watch.kill_leftovers()
 
 
 # ------------------------------------------------------------------ torchrun jobs
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ddp")
-    one = launch(ARGS, nproc=1, torchrun=True, out=root / "one", timeout=120)
-    two = launch(ARGS, nproc=2, out=root / "two", timeout=120)
-    assert one.returncode == 0, one.stderr[-3000:]
+def mse(tmp_path_factory):
+    """The MSE run on one process (here, in this process) and on two (torchrun)."""
+    root = tmp_path_factory.mktemp("mse")
+    args, config = parse_args(ARGS + ["--out", str(root / "one")])
+    cli.run(cli.Job("cpu", 60), args, config)
+    two = launch(ARGS + ["--check-checkpoint"], nproc=2, out=root / "two", timeout=JOB_SECONDS)
     assert two.returncode == 0, two.stderr[-3000:]
-    return root, one, two
+    return root, pd.read_csv(root / "one" / "history.csv"), two
 
 
-def test_two_processes_match_one(runs):
-    _, one, two = runs
-    assert one.summary["world_size"] == 1 and two.summary["world_size"] == 2
-    rmse_one, rmse_two = one.history["val_rmse"], two.history["val_rmse"]
-    assert len(rmse_one) == len(rmse_two) == 3
-    assert (rmse_one.diff().dropna() < 0).all()  # it learns
-    assert 0.88 < rmse_two.iloc[-1] < 1.0
-    assert abs(rmse_one - rmse_two).max() < 0.002
-    assert (one.history["samples"] == two.history["samples"]).all()
+def test_two_processes_match_one(mse):
+    _, one, two = mse
+    assert (one["world_size"] == 1).all() and two.summary["world_size"] == 2
+    assert len(one) == len(two.history) == 3
+    assert (one["val_rmse"].diff().dropna() < 0).all()  # it learns
+    for column in ("train_loss", "val_rmse"):
+        np.testing.assert_allclose(two.history[column], one[column], rtol=1e-5)
+    assert (one["samples"] == two.history["samples"]).all()
+    assert (one["samples"] == 3240).all()  # 4000 ratings less a 10 % test and 10 % val share
 
 
-def test_checkpoint_predicts_identically_on_every_rank(runs):
-    root, _, two = runs
+def test_checkpoint_predicts_identically_on_every_rank(mse):
+    root, _, two = mse
     assert "2 process(es) predict identically" in two.stdout
     model, encoder, extra = load_checkpoint(root / "two" / "model.pt")
-    assert extra["world_size"] == 2 and extra["epoch"] == two.summary["best_epoch"]
-    assert encoder.n_users == 943 and encoder.n_items == 1682
+    assert extra["world_size"] == 2 and extra["epoch"] == two.summary["best_epoch"] == 3
+    assert extra["val_rmse"] == pytest.approx(two.history["val_rmse"].min())
     rank0 = np.load(root / "two" / "predictions_rank0.npy")
     rank1 = np.load(root / "two" / "predictions_rank1.npy")
-    assert np.array_equal(rank0, rank1)
-    history = pd.read_csv(root / "two" / "history.csv")
-    assert history["val_rmse"].min() == pytest.approx(extra["val_rmse"])
-    # this process, loading the same file, predicts what the ranks predicted for the
-    # first 2000 validation pairs
-    users, items, *_ = load_ratings("ml-100k")
+    np.testing.assert_array_equal(rank0, rank1)
+    # this process, loading the same file, predicts what the ranks predicted
+    users, items, *_ = load_arrays(DATA, seed=7)
     _, val = holdout(len(users), 0.1, 0.1, seed=7)
-    mine = predict(model, torch.from_numpy(users[val][:2000]), torch.from_numpy(items[val][:2000]))
-    assert len(rank0) == 2000 and np.array_equal(mine, rank0)
+    assert len(rank0) == len(val) == 360
+    np.testing.assert_array_equal(model.predict(users[val], items[val]), rank0)
+
+
+def test_bpr_on_two_processes_runs_and_improves(tmp_path):
+    done = launch(BPR + ["--check-checkpoint"], nproc=2, out=tmp_path, timeout=JOB_SECONDS)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 process(es) predict identically" in done.stdout
+    history = done.history
+    assert history["train_loss"].is_monotonic_decreasing
+    assert history["train_loss"].iloc[0] < np.log(2) < history["train_loss"].iloc[0] + 0.1
+    assert (history["samples"] == 3240 * 3).all()  # each positive and its 2 negatives
+    # the kept weights rank the validation items better than the weights training began with
+    trained, _, _ = load_checkpoint(tmp_path / "model.pt")
+    torch.manual_seed(7)  # as the CLI seeds them
+    initial = build_model(type(trained).__name__, trained.config)
+    users, items, *_ = load_arrays(DATA, seed=7)
+    train, val = holdout(len(users), 0.1, 0.1, seed=7)
+    known = (users[train], items[train])
+
+    def ndcg(model):
+        return full_ranking_metrics(model.predict, users[val], items[val], *known, 100)["ndcg"]
+
+    assert ndcg(trained) == pytest.approx(history["val_full_ndcg"].max())
+    assert ndcg(trained) > ndcg(initial) + 0.1
 
 
 def test_a_failing_rank_ends_the_job_with_a_message_from_rank_0(tmp_path):
-    done = launch(ARGS[:-1] + ["--timeout", "30"], nproc=2, out=tmp_path, timeout=90,
-                  env={"NCF_DDP_FAIL_RANK": "1", "NCF_DDP_FAIL_STEP": "3"})
-    assert done.returncode != 0
-    assert "rank 1: failure injected by NCF_DDP_FAIL_RANK=1 at epoch 1, step 3" in done.stderr
-    assert "rank 0 stopped" in done.stderr and "another process of the job failed" in done.stderr
-    assert not (tmp_path / "model.pt").exists()
+    from tests.ddp_failing_run import MESSAGE
+
+    watch = Watch()
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", str(ROOT / "tests" / "ddp_failing_run.py"), *ARGS,
+               "--timeout", "60", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True, cwd=ROOT,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    watch.process = process
+    try:
+        _, stderr = process.communicate(timeout=JOB_SECONDS)
+        assert process.returncode != 0
+        assert MESSAGE in stderr  # rank 1's error, in torchrun's report
+        # rank 0 says why it stopped: torchrun's SIGTERM, or gloo's lost connection
+        assert re.search(r"ncf_helpers\.cli: rank 0 stopped (by torchrun )?during training.*"
+                         r"another process", stderr)
+        assert not (tmp_path / "model.pt").exists()
+        assert len(watch.seen) >= 3  # torchrun and its two workers ...
+        assert not watch.wait_until_none_run()  # ... all ended
+    finally:
+        watch.stop()
+        watch.kill_leftovers()
 
 
-def test_more_processes_than_users_is_a_clear_error(tmp_path):
-    done = launch(["--data", "synthetic:1x50x20", "--epochs", "1"], nproc=2, out=tmp_path,
-                  timeout=90)
-    assert done.returncode != 0
-    assert "2 processes but only 1 users in the training data" in done.stderr
+def test_a_launch_that_times_out_stops_every_process_and_writes_nothing(watched_launch,
+                                                                         tmp_path):
+    watch, hooks = watched_launch
+    out = tmp_path / "run"
+    hooks.update(out=out, then=lambda communicate: communicate())
+    args = [*ARGS[:2], "--epochs", "60", *ARGS[4:]]  # ~10 s more if nothing stopped it
+    with pytest.raises(subprocess.TimeoutExpired):
+        launch(args, nproc=2, out=out, timeout=0.5)
+    assert len(watch.seen) >= 3  # torchrun and its two workers were running ...
+    assert not watch.wait_until_none_run()  # ... and none of them is now
+    time.sleep(1.5)
+    assert sorted(p.name for p in out.iterdir()) == []  # no model.pt, no history.csv
 
 
-# ------------------------------------------------------------------ big releases
-ML10M_RATINGS = "1::122::5::838985046\n1::185::4.5::838983525\n2::122::3::868245777\n"
-ML10M_MOVIES = "122::Boomerang (1992)::Comedy|Romance\n185::Net, The (1995)::Action|Crime\n"
+def test_an_interrupted_launch_stops_its_process(watched_launch, tmp_path):
+    watch, hooks = watched_launch
+    out = tmp_path / "run"
 
+    def ctrl_c(communicate):
+        raise KeyboardInterrupt
 
-def test_ml10m_layout_reads_and_downloads_from_its_zip_folder(tmp_path):
-    """ml-10m ships as ml-10M100K/ with '::' files; load_ratings encodes it."""
-    import hashlib
-    import zipfile
-
-    from ncf_helpers.data import download_movielens, load_movielens
-
-    folder = tmp_path / "ml-10M100K"
-    folder.mkdir()
-    (folder / "ratings.dat").write_text(ML10M_RATINGS)
-    (folder / "movies.dat").write_text(ML10M_MOVIES)
-    data = load_movielens("ml-10m", folder)
-    assert data.ratings["rating"].tolist() == [5.0, 4.5, 3.0] and data.users is None
-    assert data.movies.loc[185, "title"] == "Net, The (1995)"
-    archive = tmp_path / "ml-10m.zip"
-    with zipfile.ZipFile(archive, "w") as z:
-        for name in ("ratings.dat", "movies.dat"):
-            z.write(folder / name, f"ml-10M100K/{name}")
-    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
-    target = download_movielens("ml-10m", tmp_path / "data", url=archive.as_uri(), md5=md5)
-    assert target == tmp_path / "data" / "ml-10m"
-    users, items, ratings, n_users, n_items, encoder = load_ratings("ml-10m", target)
-    assert (n_users, n_items) == (2, 2) and users.tolist() == [0, 0, 1]
-    assert encoder.item_ids.tolist() == [122, 185]
-
-
-def test_ml20m_uses_the_csv_layout(tmp_path):
-    from ncf_helpers.data import load_movielens
-
-    (tmp_path / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,2,3.5,1112486027\n")
-    (tmp_path / "movies.csv").write_text("movieId,title,genres\n2,Jumanji (1995),Adventure\n")
-    assert load_movielens("ml-20m", tmp_path).ratings["rating"].tolist() == [3.5]
-
-
-# ------------------------------------------------------------------ benchmarks
-def test_scale_benchmark_row_extrapolates_and_bench_reports_it(tmp_path, monkeypatch):
-    from benchmarks import bench, scale
-
-    row = scale.epoch_row("ml-100k", 1, max_steps=2, timeout=120, note="test")
-    assert row["measured"] == "2 of 4 steps" and row["steps_per_epoch"] == 4
-    assert row["samples_per_epoch"] == 5 * 99_950  # 4 negatives per training rating
-    timed_share = 2 * 32768 * 5 / (5 * 99_950)  # two full batches of the epoch's samples
-    # epoch_seconds is rounded to 0.1 s, which matters when the timed steps are short
-    assert row["epoch_seconds"] == pytest.approx(row["seconds_timed"] / timed_share, rel=0.05,
-                                                 abs=0.05)
-    assert 300 < row["peak_mib_per_process"] < 4096
-    path = tmp_path / "scale.csv"
-    scale.append([{**row, "shape": "ml-25m"}, {**row, "shape": "ml-25m", "processes": 2}],
-                 "test", path)
-    assert path.read_text().startswith("# written by benchmarks/scale.py")
-    monkeypatch.setattr(scale, "RESULTS", path)
-    monkeypatch.setattr(bench, "gpu_rows", lambda: [("e. scale", "GPU", "x", 1.0, "")])
-    rows = bench.bench_scale()
-    assert {r[1].split(",")[1].strip() for r in rows if "ml-25m" in r[1]} \
-        == {"1 process(es)", "2 process(es)"}
-    assert rows[-1][1] == "GPU"  # the stored GPU rows follow (see test_bench)
+    hooks.update(out=out, then=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        launch([*ARGS[:2], "--epochs", "1000", *ARGS[4:]], nproc=1, out=out, timeout=JOB_SECONDS)
+    assert watch.seen and not watch.wait_until_none_run()
+    assert not (out / "model.pt").exists()

@@ -1,3 +1,4 @@
+import dataclasses
 import warnings
 
 import numpy as np
@@ -6,15 +7,18 @@ import torch
 import torch.nn.functional as F
 
 from ncf_helpers.losses import (
+    LOSSES,
     BCEL1L2Loss,
+    BPRLoss,
     MSEL1L2Loss,
     OriginalMSEL1L2Loss,
     RegularizedLoss,
+    SampledSoftmaxLoss,
     check_shapes,
+    make_loss,
 )
 from ncf_helpers.models import GMF, BiasedMF
-from ncf_helpers.sampling import NegativeSampler
-from ncf_helpers.training import fit
+from ncf_helpers.training import TrainConfig, fit
 
 
 @pytest.fixture
@@ -124,14 +128,13 @@ def test_bce_rejects_targets_outside_unit_interval(bad):
 def test_fit_checks_the_targets_once_for_the_loss():
     model = GMF(5, 4, embedding_dim=3, head="logits")
     users, items = np.array([0, 1, 2, 3]), np.array([0, 1, 2, 3])
-    metric = lambda m: 0.0  # noqa: E731
+    config = TrainConfig(epochs=1, device="cpu", progress=False)
     with pytest.raises(ValueError, match=r"BCE targets must lie in \[0, 1\].*from 1 to 5"):
-        fit(model, (users, items, np.array([1.0, 5.0, 3.0, 4.0])), metric,
-            BCEL1L2Loss(model), epochs=1, progress=False)
-    sampler = NegativeSampler(users, items, 4)
+        fit(model, (users, items, np.array([1.0, 5.0, 3.0, 4.0])), config,
+            loss=BCEL1L2Loss(model))
     with pytest.raises(ValueError, match=r"from 1 to 2"):  # negative_value is a target too
-        fit(model, (users, items, np.ones(4)), metric, BCEL1L2Loss(model), epochs=1,
-            sampler=sampler, negative_samples_ratio=1, negative_value=2.0, progress=False)
+        fit(model, (users, items, np.ones(4)),
+            dataclasses.replace(config, negatives=1, negative_value=2.0), loss=BCEL1L2Loss(model))
 
 
 @pytest.mark.parametrize("head", ["bounded", "relu"])
@@ -191,87 +194,59 @@ def test_all_losses_share_the_regularized_loss_interface(model):
         assert out.ndim == 0 and torch.isfinite(out)
 
 
-# --- ranking losses that draw their own negatives ------------------------------
-def _fixed_negatives(loss, negatives):
-    loss.negatives = lambda users: negatives  # the draw is tested on its own below
-    return loss
+# --- ranking losses: each positive against its own negatives ------------------------
+NEGATIVES = torch.tensor([[1, 2], [3, 1], [2, 3], [0, 3]])
 
 
-@pytest.mark.parametrize("cls", ["BPRLoss", "SampledSoftmaxLoss"])
+def scores(model):
+    positive = model(USERS, ITEMS)
+    negative = model(USERS.repeat_interleave(2), NEGATIVES.reshape(-1)).reshape(4, 2)
+    return positive, negative
+
+
+@pytest.mark.parametrize("cls", [BPRLoss, SampledSoftmaxLoss])
 def test_ranking_losses_match_their_formulas(model, cls):
-    import ncf_helpers.losses as losses
-
-    negatives = torch.tensor([[1, 2], [3, 1], [2, 3], [0, 3]])
-    loss = _fixed_negatives(getattr(losses, cls)(model, n_negatives=2), negatives)
-    pred = model(USERS, ITEMS)
-    neg = model(USERS.repeat_interleave(2), negatives.reshape(-1)).reshape(4, 2)
-    if cls == "BPRLoss":
-        expected = -F.logsigmoid(pred[:, None] - neg).mean()
+    positive, negative = scores(model)
+    if cls is BPRLoss:
+        expected = -F.logsigmoid(positive[:, None] - negative).mean()
     else:  # cross entropy with the positive as class 0
-        expected = F.cross_entropy(torch.cat([pred[:, None], neg], 1),
+        expected = F.cross_entropy(torch.cat([positive[:, None], negative], 1),
                                    torch.zeros(4, dtype=torch.long))
-    assert torch.allclose(loss(pred, torch.ones(4), USERS, ITEMS), expected)
-    penalised = _fixed_negatives(getattr(losses, cls)(model, n_negatives=2, l2_weight=0.5),
-                                 negatives)
-    assert torch.allclose(penalised(pred, torch.ones(4), USERS, ITEMS),
-                          expected + 0.5 * model.penalty(USERS, ITEMS, 2))
+    torch.testing.assert_close(cls(model)(positive, negative, USERS, ITEMS), expected)
+    penalised = cls(model, l2_weight=0.5)(positive, negative, USERS, ITEMS)
+    torch.testing.assert_close(penalised, expected + 0.5 * model.penalty(USERS, ITEMS, 2))
 
 
-def test_ranking_loss_negatives_avoid_known_items_and_follow_the_seed(model):
-    from ncf_helpers.losses import BPRLoss, SampledSoftmaxLoss
-    from ncf_helpers.sampling import NegativeSampler
-
-    # user u interacted with every item but (u + 1) % 4: the only possible negative
-    users = torch.tensor([u for u in range(5) for _ in range(3)])
-    items = torch.tensor([i for u in range(5) for i in range(4) if i != (u + 1) % 4])
-    sampler = NegativeSampler(users.numpy(), items.numpy(), 4)
-    drawn = BPRLoss(model, n_negatives=6, sampler=sampler).negatives(USERS)
-    assert drawn.shape == (4, 6) and drawn.dtype == torch.long
-    assert torch.equal(drawn, ((USERS + 1) % 4)[:, None].expand(4, 6))
-    uniform = [SampledSoftmaxLoss(model, n_negatives=50, seed=s).negatives(USERS)
-               for s in (0, 0, 1)]
-    assert torch.equal(uniform[0], uniform[1]) and not torch.equal(uniform[0], uniform[2])
-    assert uniform[0].min() >= 0 and uniform[0].max() < 4
+def test_bpr_only_sees_score_differences(model):
+    positive, negative = scores(model)
+    loss = BPRLoss(model)
+    torch.testing.assert_close(loss(positive + 3.0, negative + 3.0), loss(positive, negative))
+    # a positive far above its negatives costs nothing, far below costs a lot
+    assert loss(negative.max(1).values + 20, negative) < 1e-6
+    assert loss(negative.min(1).values - 20, negative) > 19
 
 
 def test_ranking_losses_refuse_bad_use(model):
-    from ncf_helpers.losses import BPRLoss, SampledSoftmaxLoss
-
-    loss = BPRLoss(model)
-    with pytest.raises(ValueError, match="negative_samples_ratio=0"):
-        loss.check_targets(np.array([1.0, 0.0, 1.0, 1.0]))  # fit calls it once
-    with pytest.raises(ValueError, match="positives only"):  # fit adding negatives is refused
-        fit(model, (USERS.numpy(), ITEMS.numpy(), np.ones(4)), lambda m: 0.0, loss, epochs=1,
-            sampler=NegativeSampler(USERS.numpy(), ITEMS.numpy(), 4),
-            negative_samples_ratio=1, progress=False)
-    with pytest.raises(ValueError, match="needs the batch users"):
-        loss(model(USERS, ITEMS), torch.ones(4))
-    with pytest.raises(ValueError, match="head='logits'"):
-        SampledSoftmaxLoss(BiasedMF(5, 4, embedding_dim=3))
-    with pytest.raises(ValueError, match="n_negatives"):
-        SampledSoftmaxLoss(model, n_negatives=0)
-    with pytest.raises(TypeError, match="NegativeSampler"):
-        BPRLoss(model, sampler="uniform")
+    positive, negative = scores(model)
+    for cls in (BPRLoss, SampledSoftmaxLoss):
+        with pytest.raises(ValueError, match=r"shape \(B, negatives\) with B = 4, got \(8,\)"):
+            cls(model)(positive, negative.reshape(-1))
+        with pytest.raises(ValueError, match=r"B = 4, got \(3, 2\)"):
+            cls(model)(positive, negative[:3])
+        with pytest.raises(ValueError, match="positives only"):
+            cls(model).check_targets(np.array([1.0, 0.0, 1.0]))
+        cls(model).check_targets(np.array([1.0, 5.0]))  # any positive target is fine
+        with pytest.raises(ValueError, match=f"{cls.__name__} needs a model with head='logits'"):
+            cls(BiasedMF(5, 4, embedding_dim=3))
+    with pytest.raises(ValueError, match="users and items are needed"):
+        BPRLoss(model, l2_weight=0.1)(positive, negative)
 
 
-@pytest.mark.parametrize("cls", ["BPRLoss", "SampledSoftmaxLoss"])
-def test_ranking_losses_train_a_model_to_rank_positives_first(cls):
-    import numpy as np
-
-    import ncf_helpers.losses as losses
-    from ncf_helpers.metrics import rmse_metric
-    from ncf_helpers.sampling import NegativeSampler
-    from ncf_helpers.training import fit, predict
-
-    # 20 users, 40 items: even users like the first 20 items, odd users the last 20
-    users = np.repeat(np.arange(20), 10)
-    items = np.array([(u % 2) * 20 + j for u in range(20) for j in range(0, 20, 2)])
-    torch.manual_seed(0)
-    gmf = GMF(20, 40, embedding_dim=8, head="logits")
-    loss = getattr(losses, cls)(gmf, n_negatives=4, sampler=NegativeSampler(users, items, 40))
-    fit(gmf, (users, items, np.ones(len(users), np.float32)),
-        rmse_metric(users[:5], items[:5], np.ones(5)), loss, epochs=30, batch_size=32,
-        lr=0.05, patience=None, progress=False)
-    # each user's items must now outscore the other half's items (0.5 before training)
-    other = np.array([(1 - u % 2) * 20 + j for u in range(20) for j in range(0, 20, 2)])
-    assert np.mean(predict(gmf, users, items) > predict(gmf, users, other)) > 0.95
+def test_make_loss_builds_each_named_loss_for_the_model(model):
+    for name, cls in LOSSES.items():
+        loss = make_loss(name, model, 0.1, 0.2)
+        assert type(loss) is cls and loss.model is model
+        assert (loss.l1_weight, loss.l2_weight) == (0.1, 0.2)
+        assert loss.pairwise == (name in ("bpr", "softmax"))
+    with pytest.raises(ValueError, match=r"loss must be one of \('mse', 'bce', 'bpr'.*'hinge'"):
+        make_loss("hinge", model)

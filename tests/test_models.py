@@ -15,7 +15,6 @@ from ncf_helpers.models import (
     apply_head,
     build_model,
     count_parameters,
-    item_embeddings,
 )
 
 N_USERS, N_ITEMS = 7, 9
@@ -53,7 +52,7 @@ NAMES = sorted(MODEL_REGISTRY)
 
 # ---------------------------------------------------------------- shapes, heads
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("head", ["bounded", "relu", "logits", "linear"])
+@pytest.mark.parametrize("head", ["bounded", "relu", "logits"])
 def test_output_is_1d_for_every_model_and_head(name, head):
     torch.manual_seed(0)
     users, items = batch(11)
@@ -90,9 +89,13 @@ def test_apply_head_values():
     x = torch.tensor([-100.0, 0.0, 100.0])
     torch.testing.assert_close(apply_head(x, "bounded", (1.0, 5.0)), torch.tensor([1.0, 3.0, 5.0]))
     torch.testing.assert_close(apply_head(x, "relu"), torch.tensor([0.0, 0.0, 100.0]))
-    assert apply_head(x, "logits") is x and apply_head(x, "linear") is x
-    with pytest.raises(ValueError, match="bounded"):
-        apply_head(x, "sigmoid")
+    assert apply_head(x, "logits") is x
+    for old in ("sigmoid", "linear"):  # "linear" was an alias of "logits"; one name now
+        with pytest.raises(ValueError, match=rf"head must be one of \('bounded', 'relu', "
+                                             rf"'logits'\), got '{old}'"):
+            apply_head(x, old)
+    with pytest.raises(ValueError, match="got 'linear'"):
+        GMF(3, 3, head="linear")
 
 
 # ---------------------------------------------------------------- config round trip
@@ -147,8 +150,8 @@ def test_ncf_features_equal_one_hot_concat_features_times_matrix():
 
     u = latent(N_USERS, model.user_embedding, model.user_feature_proj, model.user_features, users)
     i = latent(N_ITEMS, model.item_embedding, model.item_feature_proj, model.item_features, items)
-    torch.testing.assert_close(model.user_latent(users), u)
-    torch.testing.assert_close(model.item_latent(items), i)
+    torch.testing.assert_close(model.latent("user", users), u)
+    torch.testing.assert_close(model.latent("item", items), i)
     hidden = model.tower(torch.cat([u, i], dim=1))
     expected = 1 + 4 * torch.sigmoid(model.output(hidden)[:, 0])
     torch.testing.assert_close(model(users, items), expected)
@@ -174,7 +177,7 @@ def test_embedding_equals_one_hot_times_linear_in_values_and_gradients():
 
 # ---------------------------------------------------------------- penalty
 def test_penalty_matches_hand_computation_biased_mf():
-    model = BiasedMF(3, 2, embedding_dim=2, head="linear")
+    model = BiasedMF(3, 2, embedding_dim=2, head="logits")
     with torch.no_grad():
         model.user_embedding.weight.copy_(torch.tensor([[1.0, -2.0], [3.0, 0.5], [9.0, 9.0]]))
         model.item_embedding.weight.copy_(torch.tensor([[-1.0, 1.0], [2.0, -3.0]]))
@@ -294,21 +297,89 @@ def test_bad_index_shapes_and_dtypes():
 def test_count_parameters_and_item_embeddings():
     model = BiasedMF(5, 6, embedding_dim=3)
     assert count_parameters(model) == 5 * 3 + 6 * 3 + 5 + 6 + 1
-    emb = item_embeddings(model)
+    emb = model.item_embeddings()
     assert isinstance(emb, np.ndarray) and emb.shape == (6, 3)
+    np.testing.assert_array_equal(emb, model.item_embedding.weight.detach().numpy())
+    emb[:] = 0  # a copy: changing it leaves the model alone
+    assert model.item_embedding.weight.abs().sum() > 0
     neumf = NeuMF(5, 6, gmf_dim=2, mlp_dim=3)
-    assert item_embeddings(neumf).shape == (6, 5)
+    both = neumf.item_embeddings()
+    assert both.shape == (6, 5)
+    np.testing.assert_array_equal(both[:, :2], neumf.gmf_item.weight.detach().numpy())
+    np.testing.assert_array_equal(both[:, 2:], neumf.mlp_item.weight.detach().numpy())
     ncf = ncf_with_features()
-    assert item_embeddings(ncf).shape == (N_ITEMS, 4)
+    assert ncf.item_embeddings().shape == (N_ITEMS, 4)
     # Feature buffers are not trainable parameters.
     assert count_parameters(ncf) == sum(p.numel() for p in ncf.parameters())
-    with pytest.raises(TypeError):
-        item_embeddings(nn.Linear(2, 2))
 
 
 def test_every_registered_model_is_a_recmodel():
     assert set(MODEL_REGISTRY) == {"NCF", "MLP", "GMF", "NeuMF", "BiasedMF"}
     assert all(issubclass(cls, RecModel) for cls in MODEL_REGISTRY.values())
+
+
+# ---------------------------------------------------------------- the package's contract
+class Dot(RecModel):
+    """A model whose score is a dot product, seen through dropout."""
+
+    def __init__(self):
+        super().__init__(4, 5, head="logits")
+        self.user_embedding, self.item_embedding = nn.Embedding(4, 2), nn.Embedding(5, 2)
+        self.dropout = nn.Dropout(0.5)
+
+    def score(self, users, items):
+        return self.dropout((self.user_embedding(users) * self.item_embedding(items)).sum(-1))
+
+
+def test_predict_scores_numpy_pairs_in_eval_mode_and_restores_the_mode():
+    torch.manual_seed(0)
+    model = Dot().train()
+    users, items = np.array([0, 1, 2, 3, 0]), np.array([4, 3, 2, 1, 0])
+    scores = model._predict(users, items, batch_size=3)  # two batches
+    expected = (model.user_embedding.weight[users] * model.item_embedding.weight[items]).sum(-1)
+    assert scores.dtype == np.float64 and scores.shape == (5,)
+    np.testing.assert_allclose(scores, expected.detach().numpy(), rtol=1e-6)  # no dropout
+    np.testing.assert_array_equal(model.predict(users, items), scores)
+    assert model.training  # the caller's mode is restored
+    assert model.predict([], []).shape == (0,)
+
+
+def test_predict_checks_its_indices_once_at_the_boundary():
+    model = make_model("GMF")
+    with pytest.raises(IndexError, match=rf"items must be in \[0, {N_ITEMS}\); found {N_ITEMS}"):
+        model.predict([0], [N_ITEMS])
+    with pytest.raises(TypeError, match="users must hold integer indices"):
+        model.predict([0.5], [1])
+    with pytest.raises(ValueError, match="same length"):
+        model.predict([0, 1], [1])
+
+
+def test_recommend_ranks_unseen_items_and_pads_when_they_run_out():
+    model = make_model("GMF", head="logits")
+    items, scores = model.recommend([0, 3], n=4)
+    everything = model.predict(np.repeat([0, 3], N_ITEMS), np.tile(np.arange(N_ITEMS), 2))
+    for row in range(2):
+        mine = everything[row * N_ITEMS:(row + 1) * N_ITEMS]
+        assert items[row].tolist() == np.argsort(-mine, kind="stable")[:4].tolist()
+        np.testing.assert_array_equal(scores[row], mine[items[row]])
+    # user 1 has seen all items but two: those two, then padding
+    seen = np.delete(np.arange(N_ITEMS), [2, 5])
+    items, scores = model.recommend([1], n=4, exclude=(np.ones_like(seen), seen))
+    assert sorted(items[0, :2].tolist()) == [2, 5] and items[0, 2:].tolist() == [-1, -1]
+    assert np.isfinite(scores[0, :2]).all() and (scores[0, 2:] == -np.inf).all()
+
+
+def test_fit_trains_in_place_and_returns_the_model():
+    from ncf_helpers.training import TrainConfig
+
+    users, items, ratings = synthetic_ratings()
+    model = make_model("BiasedMF")
+    before = model.predict(users.numpy(), items.numpy())
+    config = TrainConfig(epochs=3, lr=0.05, batch_size=64, device="cpu", progress=False)
+    assert model.fit((users.numpy(), items.numpy(), ratings.numpy()), config) is model
+    assert list(model.history_.index) == [1, 2, 3]
+    assert model.history_["train_loss"].is_monotonic_decreasing
+    assert not np.array_equal(before, model.predict(users.numpy(), items.numpy()))
 
 
 # ---------------------------------------------------------------- learning

@@ -50,6 +50,17 @@ def test_arrays(split):
         split.arrays("validation")
 
 
+def test_arrays_are_encoded_once(split, monkeypatch):
+    first = split.arrays("train")
+
+    def no_more_encoding(*args):
+        raise AssertionError("arrays() encoded the ids again")
+
+    monkeypatch.setattr(split.encoder, "transform", no_more_encoding)
+    again = split.arrays("train")
+    assert all(a is b for a, b in zip(first, again))  # the same arrays, not copies
+
+
 def test_last_item_split(data):
     split = last_item_split(data=data)
     assert len(split.test) == len(split.val) == 943  # every ml-100k user has >= 20 ratings

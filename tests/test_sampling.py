@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from ncf_helpers.sampling import (
-    InteractionDataset,
     NegativeSampler,
     add_negatives,
     check_ratio,
@@ -176,30 +175,83 @@ def test_iterate_batches_covers_every_row_once_and_is_reproducible():
         next(iterate_batches(u, i, t, batch_size=0))
 
 
-def test_interaction_dataset_with_dataloader_and_resample():
-    users, items, n_items = dense_interactions(n_users=20, n_items=30, density=0.3)
-    targets = np.full(len(users), 4.0)
+# ------------------------------------------------------------------ torch tensors
+def test_tensor_sampling_stays_a_tensor_and_never_returns_a_known_pair():
+    users, items, n_items = dense_interactions()
     sampler = NegativeSampler(users, items, n_items)
-    data = InteractionDataset(users, items, targets, sampler, ratio=0.5, seed=0)
-    n, n_neg = len(users), int(round(0.5 * len(users)))
-    assert len(data) == n + n_neg
-    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
-    rows = [torch.cat(parts) for parts in zip(*loader)]
-    assert len(rows[0]) == n + n_neg
-    assert rows[0].dtype == torch.int64 and rows[2].dtype == torch.float32
-    assert int((rows[2] == 4.0).sum()) == n and int((rows[2] == 0.0).sum()) == n_neg
-    before = data.items[n:].clone()
-    data.resample()
-    assert len(data) == n + n_neg
-    assert torch.equal(data.items[:n], torch.as_tensor(items))  # positives kept
-    assert not torch.equal(data.items[n:], before)  # fresh negatives
-    assert not sampler.contains(data.users[n:].numpy(), data.items[n:].numpy()).any()
+    owners = torch.as_tensor(np.repeat(np.arange(60), 200))
+    drawn = sampler.sample(owners, torch.Generator().manual_seed(0))
+    assert torch.is_tensor(drawn) and drawn.dtype == torch.int64
+    assert drawn.device == owners.device and drawn.shape == owners.shape
+    assert drawn.min() >= 0 and drawn.max() < n_items
+    known = set(zip(users.tolist(), items.tolist()))
+    assert not any(p in known for p in zip(owners.tolist(), drawn.tolist()))
+    # every unseen item of user 0 is drawn: uniform over the unseen, not a subset
+    assert set(drawn[owners == 0].tolist()) == set(range(n_items)) - set(items[users == 0].tolist())
 
 
-def test_interaction_dataset_validation():
-    with pytest.raises(TypeError, match="sampler must be a NegativeSampler"):
-        InteractionDataset([0], [0], [1.0], sampler=None, ratio=0.5)
-    with pytest.raises(ValueError, match="same length"):
-        InteractionDataset([0, 1], [0], [1.0])
-    plain = InteractionDataset([0, 1], [2, 3], [1.0, 5.0])
-    assert len(plain) == 2 and plain[1][2].item() == 5.0
+def test_tensor_contains_agrees_with_numpy():
+    users, items, n_items = dense_interactions()
+    sampler = NegativeSampler(users, items, n_items)
+    rng = np.random.default_rng(3)
+    qu, qi = rng.integers(0, 60, 500), rng.integers(0, n_items, 500)
+    mask = sampler.contains(torch.as_tensor(qu), torch.as_tensor(qi))
+    assert torch.is_tensor(mask) and mask.dtype == torch.bool
+    np.testing.assert_array_equal(mask.numpy(), sampler.contains(qu, qi))
+    assert 0 < mask.sum() < 500
+
+
+def test_tensor_sampling_follows_the_generator():
+    users, items, n_items = dense_interactions(density=0.3)
+    sampler = NegativeSampler(users, items, n_items)
+    owners = torch.arange(60).repeat(10)
+    first = sampler.sample(owners, torch.Generator().manual_seed(5))
+    assert torch.equal(first, sampler.sample(owners, torch.Generator().manual_seed(5)))
+    assert torch.equal(first, sampler.sample(owners, 5))  # a seed builds the same generator
+    assert not torch.equal(first, sampler.sample(owners, 6))
+
+
+@pytest.mark.parametrize("popularity", [None, 1.0])
+def test_tensor_sampling_of_a_user_with_one_unseen_item_is_exact(popularity):
+    users, items = np.zeros(999, dtype=np.int64), np.delete(np.arange(1000), 500)
+    sampler = NegativeSampler(np.r_[users, 1], np.r_[items, 0], 1000, popularity=popularity)
+    drawn = sampler.sample(torch.zeros(50, dtype=torch.long), torch.Generator().manual_seed(1))
+    assert (drawn == 500).all()
+
+
+def test_tensor_sampling_refuses_a_user_who_rated_everything_and_bad_indices():
+    sampler = NegativeSampler([0, 1, 1, 1], [0, 0, 1, 2], 3, n_users=2)
+    with pytest.raises(ValueError, match="user index 1 has interacted with all 3 items"):
+        sampler.sample(torch.tensor([0, 1]), 0)
+    with pytest.raises(IndexError, match=r"users must be in \[0, 2\); found 2"):
+        sampler.sample(torch.tensor([0, 2]), 0)
+
+
+def test_tensor_popularity_mode_prefers_popular_items():
+    users = np.r_[np.arange(50), 50]
+    items = np.r_[np.zeros(50, dtype=int), 1]
+    popular = NegativeSampler(users, items, 10, popularity=1.0).sample(
+        torch.full((5_000,), 50), torch.Generator().manual_seed(0))
+    assert 0.80 < (popular == 0).float().mean() < 0.92 and (popular != 1).all()
+
+
+@pytest.mark.parametrize("ratio", [0.4, 2.5])
+def test_add_negatives_on_tensors(ratio):
+    users, items, n_items = dense_interactions(density=0.3)
+    targets = np.random.default_rng(0).integers(1, 6, len(users)).astype(np.float32)
+    sampler = NegativeSampler(users, items, n_items)
+    u, i, t = add_negatives(*to_tensors(users, items, targets), sampler, ratio,
+                            rng=torch.Generator().manual_seed(2), negative_value=-1.0)
+    n, n_neg = len(users), int(round(ratio * len(users)))
+    assert all(torch.is_tensor(a) for a in (u, i, t)) and t.dtype == torch.float32
+    assert len(u) == len(i) == len(t) == n + n_neg
+    assert (u[:n].numpy() == users).all() and (i[:n].numpy() == items).all()
+    assert (t[:n].numpy() == targets).all() and (t[n:] == -1.0).all()
+    assert not sampler.contains(u[n:], i[n:]).any()
+    per_user_pos = np.bincount(users, minlength=60)
+    per_user_neg = np.bincount(u[n:].numpy(), minlength=60)
+    assert (per_user_neg >= np.floor(ratio) * per_user_pos).all()
+    assert (per_user_neg <= np.ceil(ratio) * per_user_pos).all()
+    again = add_negatives(*to_tensors(users, items, targets), sampler, ratio,
+                          rng=torch.Generator().manual_seed(2))
+    assert torch.equal(again[1], i)

@@ -51,3 +51,17 @@ def test_nearly_full_matrix_is_filled_exactly():
 def test_bad_shapes_are_refused(args):
     with pytest.raises(ValueError):
         synthetic_ratings(*args)
+
+
+def test_the_default_seed_is_the_package_seed():
+    from ncf_helpers.utils import DEFAULT_SEED
+
+    default = synthetic_ratings(50, 40, 600)
+    assert all(np.array_equal(a, b)
+               for a, b in zip(default, synthetic_ratings(50, 40, 600, seed=DEFAULT_SEED)))
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0"])
+def test_bad_seeds_are_refused(seed):
+    with pytest.raises(ValueError, match=f"seed must be an integer >= 0, got {seed!r}"):
+        synthetic_ratings(5, 5, 5, seed=seed)
