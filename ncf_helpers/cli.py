@@ -316,25 +316,51 @@ def launch(args, nproc=1, out=None, timeout=600, env=None, torchrun=None):
     return done
 
 
+def _descendants(pid):
+    """Every live process started under ``pid`` (Linux /proc; empty elsewhere).
+
+    torchrun starts each worker in a session of its own, so signalling the launcher's
+    process group alone would miss them.
+    """
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found += kids
+        todo += kids
+    return found
+
+
 def stop_group(process, grace=5.0):
-    """Terminate the process group of ``process``, then kill whatever is left of it."""
+    """Stop ``process`` and everything it started: SIGTERM, then SIGKILL after ``grace``."""
     if not hasattr(os, "killpg"):  # Windows: no process groups to signal
         process.kill()
         process.wait()
         return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    try:  # the leader may be gone while its workers still run
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
+    family = _descendants(process.pid)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for target in [process.pid, *family]:
+            try:
+                os.kill(target, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+        if not any(Path(f"/proc/{p}").exists() for p in family):
+            return
+        family = [p for p in family if Path(f"/proc/{p}").exists()]
 
 
 # -------------------------------------------------------------------------- CLI
@@ -403,6 +429,17 @@ def parse_args(argv=None):
         p.error("--val-fraction must be in (0, 1) and --test-fraction in [0, 1)")
     if not math.isfinite(args.timeout) or args.timeout <= 0:
         p.error("--timeout must be a positive number of seconds")
+    if args.data.startswith("synthetic:"):
+        try:
+            shape_of(args.data.split(":", 1)[1])
+        except (TypeError, ValueError) as exc:
+            p.error(f"--data {args.data}: {exc}")
+    elif args.data.endswith(".npz"):
+        if not Path(args.data).is_file():
+            p.error(f"--data {args.data}: no such file")
+    elif args.data not in DATASETS:
+        p.error(f"--data must be one of {list(DATASETS)}, synthetic:<shape> (e.g. "
+                f"synthetic:ml-25m) or an existing .npz file; got {args.data!r}")
     if args.task == "implicit" and args.negatives == 0:
         p.error("--task implicit needs --negatives > 0 (positives alone teach nothing)")
     try:

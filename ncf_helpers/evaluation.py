@@ -137,6 +137,12 @@ class RankingProtocol(_Protocol):
         metrics._check_candidates(self.test[0], self.test_candidates, self.k)  # k fits the lists
         metrics._check_full_k(self.k, self.n_items, known_u, known_i, self.test[0])
 
+    def config(self, config=None):
+        """``config`` with 4 negatives per positive and binary cross entropy where it
+        leaves them unset (a model must then output logits)."""
+        config = super().config(config)
+        return config if config.loss is not None else dataclasses.replace(config, loss="bce")
+
     def val_metric(self):
         """The :func:`fit` metric ``sampled_hr``: HR@K on the validation lists (higher is
         better)."""

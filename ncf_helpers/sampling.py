@@ -21,8 +21,8 @@ from .checks import finite_number, index_array, instance, non_empty, positive_in
 # After this many redraw rounds the few users still left (those who rated nearly
 # every item) get their negatives by enumerating their unseen items instead.
 _MAX_REJECTION_ROUNDS = 20
-# On a device every round redraws the whole batch where needed, without looking: a
-# user who rated half the catalogue is left with a known pair after 8 rounds in
+# On a device, popularity draws redraw the whole batch where needed, without looking:
+# a user who rated half the catalogue is left with a known pair after 8 rounds in
 # 1 of 2**9 draws, which the exact host fallback then finishes.
 _DEVICE_ROUNDS = 8
 
@@ -31,6 +31,9 @@ def _torch_generator(rng, device):
     """A ``torch.Generator`` on ``device`` from a seed, a generator or None."""
     if isinstance(rng, torch.Generator):
         return rng
+    if isinstance(rng, np.random.Generator):
+        raise TypeError("rng must be a torch.Generator or a seed for tensor users, got a numpy "
+                        "Generator; pass torch.Generator(device=users.device).manual_seed(...)")
     generator = torch.Generator(device=device)
     if rng is None:
         generator.seed()
@@ -134,10 +137,17 @@ class NegativeSampler:
         self._on_device = {}  # device -> (keys, cdf) tensors
 
     def _tensors(self, device):
-        """The sorted keys (and the popularity CDF) as tensors on ``device``."""
+        """The sorted keys, the popularity CDF and the tables of the exact uniform draw
+        (see :meth:`_sample_tensor`), as tensors on ``device``."""
         if device not in self._on_device:
             cdf = None if self.cdf is None else torch.as_tensor(self.cdf, device=device)
-            self._on_device[device] = (torch.as_tensor(self.keys, device=device), cdf)
+            # start[u]: where user u's keys begin (len(keys) for users beyond the known ones);
+            # gap[p] = u * n_items + (item - its rank among u's items), nondecreasing.
+            start = np.r_[0, np.cumsum(self.seen_per_user)]
+            rank = np.arange(len(self.keys)) - np.repeat(start[:-1], self.seen_per_user)
+            to = lambda a: torch.as_tensor(a, device=device)  # noqa: E731
+            self._on_device[device] = (to(self.keys), cdf, to(start),
+                                       to(self.seen_per_user), to(self.keys - rank))
         return self._on_device[device]
 
     def contains(self, users, items):
@@ -159,7 +169,7 @@ class NegativeSampler:
         return found.reshape(keys.shape)
 
     def _contains_tensor(self, users, items):
-        keys, _ = self._tensors(users.device)
+        keys = self._tensors(users.device)[0]
         query = users.long() * self.n_items + items.long()
         position = torch.searchsorted(keys, query).clamp_(max=len(keys) - 1)
         return keys[position] == query
@@ -188,7 +198,7 @@ class NegativeSampler:
             If a user index is negative (or, with ``n_users``, too large).
         """
         if torch.is_tensor(users):
-            index_array(users, "users", self.n_users)  # at the boundary: one host copy
+            self._refuse_full(index_array(users, "users", self.n_users))  # one host copy
             return self._sample_tensor(users.long(), _torch_generator(rng, users.device))
         return self._sample(index_array(users, "users", self.n_users),
                             np.random.default_rng(rng))
@@ -201,13 +211,7 @@ class NegativeSampler:
             items = np.empty_like(users)
             items[order] = self._sample(users[order], rng)
             return items
-        seen = np.zeros(len(users), dtype=np.int64)
-        known = users < len(self.seen_per_user)
-        seen[known] = self.seen_per_user[users[known]]
-        full = seen >= self.n_items
-        if full.any():
-            raise ValueError(f"user index {int(users[full][0])} has interacted with all "
-                             f"{self.n_items} items, so it has no negative to sample")
+        self._refuse_full(users)
         items = self._draw(len(users), rng)
         todo = np.flatnonzero(self.contains(users, items))
         for _ in range(_MAX_REJECTION_ROUNDS):
@@ -220,18 +224,38 @@ class NegativeSampler:
             items[rows] = self._choose_unseen(user, len(rows), rng)
         return items
 
+    def _refuse_full(self, users):
+        """Raise if a user of ``users`` has interacted with every item (no negative)."""
+        known = users[users < len(self.seen_per_user)]
+        full = self.seen_per_user[known] >= self.n_items
+        if full.any():
+            raise ValueError(f"user index {int(known[full][0])} has interacted with all "
+                             f"{self.n_items} items, so it has no negative to sample")
+
     def _sample_tensor(self, users, generator):
         """:meth:`sample` for a checked int64 tensor, on its device.
 
-        A fixed number of redraw rounds over the whole batch, then a single check: no
-        host round-trip unless a user with almost no unseen item is left over.
+        Uniform draws need no rejection: a user with ``s`` known items has
+        ``n_items - s`` unseen ones; draw ``j`` uniformly below that and return the
+        ``j``-th unseen item, which is ``j`` plus the number of known items ``i_r``
+        (``r`` their rank) with ``i_r - r <= j`` -- one ``searchsorted`` in the ``gap``
+        table. Exact, the same distribution as the numpy path, and no host round-trip.
+        Popularity draws are redrawn where they hit a known pair, with an exact host
+        fallback for the rare leftovers.
         """
-        keys, cdf = self._tensors(users.device)
+        keys, cdf, start, seen, gap = self._tensors(users.device)
+        if cdf is None:
+            known = users < len(seen)
+            begin = torch.where(known, start[users.clamp(max=len(seen) - 1)], len(self.keys))
+            count = torch.where(known, seen[users.clamp(max=len(seen) - 1)], 0)
+            rand = torch.rand(users.shape, device=users.device, generator=generator,
+                              dtype=torch.float32 if users.device.type == "mps" else torch.float64)
+            unseen = self.n_items - count
+            j = torch.minimum((rand * unseen).long(), unseen - 1)
+            before = torch.searchsorted(gap, users * self.n_items + j, right=True) - begin
+            return j + before
 
         def draw():
-            if cdf is None:
-                return torch.randint(0, self.n_items, users.shape, device=users.device,
-                                     generator=generator)
             rand = torch.rand(users.shape, device=users.device, generator=generator,
                               dtype=cdf.dtype)
             return torch.searchsorted(cdf, rand).clamp_(max=self.n_items - 1)

@@ -240,6 +240,7 @@ class _Epochs:
         self.sampler = None
         if config.negatives > 0:
             self.sampler = NegativeSampler(users, items, model.n_items, n_users=model.n_users)
+            self.sampler._refuse_full(np.unique(users))  # once, not per draw
         on_device = device.type != "cpu" if config.on_device is None else config.on_device
         seed = config.seed
         # Every process draws the same epoch (shuffled rows and pointwise negatives) and

@@ -330,12 +330,6 @@ def test_download_into_a_partial_copy_fails_before_downloading(tmp_path):
         download_movielens("ml-100k", tmp_path, url="http://127.0.0.1:9/x.zip", timeout=5)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="unclear error in ncf_helpers.sampling: a numpy Generator "
-                   "with tensor users says 'rng must be an integer >= 0, got Generator(...)'. "
-                   "Proposed fix: _torch_generator raises TypeError('rng must be a "
-                   "torch.Generator or a seed for tensor users, got a numpy Generator; pass "
-                   "torch.Generator(device=users.device)') for a numpy Generator")
 def test_a_numpy_generator_for_tensor_users_is_named():
     sampler = NegativeSampler([0, 1], [0, 1], 5)
     with pytest.raises(TypeError, match="torch.Generator.*numpy Generator"):
@@ -545,11 +539,6 @@ def test_cli_flags_are_refused_before_any_work(capsys, argv, pattern):
     assert exit_.value.code == 2 and re.search(pattern, err), err
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="gap in ncf_helpers.cli: --data is only checked when "
-                   "run() loads it (a traceback, exit 1, on every rank), not by parse_args. "
-                   "Proposed fix: parse_args checks that --data is a DATASETS name, "
-                   "'synthetic:<shape>' whose shape_of() parses, or an existing .npz file")
 @pytest.mark.parametrize("data", ["ml-7m", "synthetic:ml-7m", "missing.npz"])
 def test_an_unknown_data_flag_is_refused_with_the_flags(capsys, data):
     with pytest.raises(SystemExit) as exit_:

@@ -195,11 +195,6 @@ def test_ranking_protocol_trains_and_keeps_the_best_sampled_hr(ranking):
         run.val["sampled_hr"])
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="bug in ncf_helpers: under RankingProtocol a model with "
-                   "a bounded head trains silently with MSE on 0/1 targets (its predictions "
-                   "cannot go below 1); before 917c178 the protocol's BCE refused it. Proposed "
-                   "fix: RankingProtocol.config() fills loss='bce' where config.loss is None")
 def test_ranking_protocol_refuses_a_model_whose_outputs_are_not_logits(ranking):
     with pytest.raises(ValueError, match="head='logits'"):
         train_and_score("gmf", lambda: GMF(30, 120, 4), ranking, FAST)
