@@ -26,6 +26,10 @@ e. *scale*: one full epoch of NeuMF with 4 negatives per positive at the ml-25m 
    samples) on 1 and 2 processes, and full-ranking evaluation at that shape, from
    ``data/measured/scale.csv``; ``--scale`` re-runs them first into ``build/scale.csv``
    (``benchmarks/scale.py``, about half an hour on 2 cores) and shows those.
+f. *GPU recipe*: NVIDIA's NCF recipe (NeuMF 64 factors, MLP 256-256-128-64, batch 2**20) on
+   one GPU, the newest stored run per device, data and precision
+   (``benchmarks/results/gpu/recipe.csv``, from ``benchmarks/gpu_recipe.py --store`` on a
+   GPU machine; never re-run here), beside NVIDIA's published A100 figures.
 """
 import argparse
 import csv
@@ -39,12 +43,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from benchmarks import scale
+from benchmarks import gpu_recipe, scale
 from benchmarks.machine import load_average, machine
 from ncf_helpers.losses import MSEL1L2Loss
 from ncf_helpers.models import MLP
 from ncf_helpers.sampling import NegativeSampler, add_negatives, iterate_batches, to_tensors
-from ncf_helpers.training import fit, make_optimizer
+from ncf_helpers.training import TrainConfig, fit, make_optimizer
 from ncf_helpers.utils import seed_everything
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,15 +99,21 @@ def time_original_loader(train, movie_ids, n_users, n_items, batch_size, ratio,
     return done / (time.perf_counter() - start)
 
 
-def time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler, epochs=1):
-    """Samples/s of :func:`fit`'s best epoch (the history's ``seconds``)."""
+def fit_config(batch_size, ratio, epochs=1):
+    """The :func:`fit` settings of section a: Adam at lr 1e-3, ``ratio`` negatives per
+    rating (target 0, as the original's), on the CPU."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-3, negatives=ratio,
+                       seed=42, device="cpu", progress=False)
+
+
+def time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, epochs=1):
+    """Samples/s and seconds of :func:`fit`'s best epoch (the history's ``train_seconds``:
+    the loop with its negatives, shuffling and batches; no validation is run)."""
     seed_everything(42)
     model = original_model(n_users, n_items)
-    history = fit(model, arrays, lambda m: 0.0, epochs=epochs, batch_size=batch_size,
-                  lr=1e-3, patience=None, sampler=sampler if ratio else None,
-                  negative_samples_ratio=ratio, seed=42, progress=False, device="cpu")
-    n = len(arrays[0]) + int(round(ratio * len(arrays[0])))
-    return n / history["seconds"].min(), history["seconds"].min()
+    history = fit(model, arrays, fit_config(batch_size, ratio, epochs))
+    seconds = history["train_seconds"].min()
+    return history["samples"].iloc[0] / seconds, seconds
 
 
 def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler):
@@ -116,7 +126,8 @@ def time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler):
                                    generator=torch.Generator().manual_seed(42)))
     model = original_model(n_users, n_items)
     loss_fn = MSEL1L2Loss(model)
-    opt = make_optimizer("adam", model.parameters(), lr=1e-3, device="cpu")  # as fit builds it
+    # The optimizer fit builds for these settings (fused Adam on the CPU).
+    opt = make_optimizer(fit_config(batch_size, ratio), model.parameters(), torch.device("cpu"))
     start = time.perf_counter()
     for u, i, y in batches:
         loss = loss_fn(model(u, i), y, u, i)
@@ -146,12 +157,12 @@ PIPELINE_CASES = ((32, 0.0), (32, 0.4), (1024, 0.4))
 
 def bench_pipeline(setup, skip_original=False, cases=PIPELINE_CASES,
                    original_samples=ORIGINAL_SAMPLES):
-    train, movie_ids, arrays, sampler, n_users, n_items = setup
+    train, movie_ids, arrays, _, n_users, n_items = setup
     rows = []
     for batch_size, ratio in cases:
         case = f"batch {batch_size}, ratio {ratio}"
         log(f"pipeline, {case}")
-        ours, seconds = time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler)
+        ours, seconds = time_fit_epoch(arrays, n_users, n_items, batch_size, ratio)
         rows.append(("a. pipeline", case, "ours samples/s (fit, full epoch)", ours, "1/s"))
         rows.append(("a. pipeline", case, "ours epoch", seconds, "s"))
         if not skip_original:
@@ -173,7 +184,7 @@ def bench_overhead(setup, batch_size=1024, ratio=0.4, repeats=5):
     log(f"overhead, {case}")
     epochs, steps = [], []
     for _ in range(repeats):
-        epochs.append(time_fit_epoch(arrays, n_users, n_items, batch_size, ratio, sampler)[1])
+        epochs.append(time_fit_epoch(arrays, n_users, n_items, batch_size, ratio)[1])
         steps.append(time_prebuilt_steps(arrays, n_users, n_items, batch_size, ratio, sampler))
     epoch, step = min(epochs), min(steps)
     return [("b. overhead", case, f"fit epoch (best of {repeats})", epoch, "s"),
@@ -317,6 +328,26 @@ def gpu_rows(path=GPU_RESULTS):
     return rows
 
 
+# ------------------------------------------------------------------ f. GPU recipe
+def recipe_rows(path=gpu_recipe.RESULTS):
+    """NVIDIA's published figures, then the newest stored run of the recipe per device,
+    data and precision (``benchmarks/gpu_recipe.py --store``)."""
+    section = "f. GPU recipe"
+    rows = [(section, f"NVIDIA, 1x A100 40GB, {name.upper()}", "samples/s (published)",
+             figures["samples_per_s"], "1/s") for name, figures in gpu_recipe.NVIDIA.items()]
+    runs = gpu_recipe.read_results(path)
+    if runs.empty:
+        return rows + [(section, "GPU", "samples/s", float("nan"), "not measured")]
+    for _, r in runs.drop_duplicates(["device", "data", "precision"], keep="last").iterrows():
+        case = f"{r['device']}, {r['precision']}, {r['data']}, measured {r['date']}"
+        rows += [(section, case, "samples/s (mean of epochs 2+)", r["samples_per_s"], "1/s"),
+                 (section, case, "x NVIDIA's A100", r["ratio_to_nvidia"], "x"),
+                 (section, case, "GPU busy (probe epoch)", 100 * r["gpu_busy_fraction"], "%"),
+                 (section, case, "host reads in the probe epoch", r["host_reads_probe"], ""),
+                 (section, case, "peak GPU memory", r["peak_mib"], "MiB")]
+    return rows
+
+
 # ------------------------------------------------------------------ report
 def report(rows, info, path=None):
     table = pd.DataFrame(rows, columns=["section", "case", "measure", "value", "unit"])
@@ -369,6 +400,7 @@ def main(argv=None):
     if not args.series:
         rows += bench_series()
     rows += bench_scale(rerun=args.scale)
+    rows += recipe_rows()
     info["load average (1 min) at end"] = f"{load_average():.2f}"
     info["benchmark wall time"] = f"{time.perf_counter() - start:.0f} s"
     report(rows, info, args.output)

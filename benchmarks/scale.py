@@ -8,18 +8,20 @@
     python -m benchmarks.scale --sweep --store  # into data/measured/scale.csv (notebook 09)
 
 Every row trains the same model, ``NeuMF`` (GMF 8, MLP 32 -> [64, 32, 16]), on implicit
-feedback with 4 fresh negatives per positive, through ``ncf_helpers.distributed``
-(the device-resident trainer) in a fresh process, so each peak-memory figure is one
-process's own. Data: real ml-100k, then synthetic ratings with the users, movies and
+feedback with 4 fresh negatives per positive and BCE, through the package's command line
+(:mod:`ncf_helpers.cli`, the one training engine) in a fresh job
+(:mod:`benchmarks.train_job`, one process or ``torchrun``), so each peak-memory figure is
+one process's own. Data: real ml-100k, then synthetic ratings with the users, movies and
 ratings of ml-1m, ml-10m, ml-25m and ml-32m (:mod:`ncf_helpers.synthetic`, cached as
 ``.npz`` in ``build/scale/``).
 
 Where a full epoch would take too long, a row times the first ``--steps`` optimizer
-steps and extrapolates the epoch time from the time per step (the column
-``measured`` says ``full epoch`` or ``N of M steps``). Results are appended (one row per
-measurement, newest last, with the machine, load average and command) to
-``build/scale.csv``, or with ``--store`` to the stored table that notebook 09 and
-``make bench`` show, ``data/measured/scale.csv``.
+steps and extrapolates the epoch time from the share of its samples timed (the column
+``measured`` says ``full epoch`` or ``N of M steps``). The engine draws the whole epoch's
+negatives before its first step, so a partial epoch carries all of that draw and its
+extrapolation errs long. Results are appended (one row per measurement, newest last,
+with the machine, load average and command) to ``build/scale.csv``, or with ``--store``
+to the stored table that notebook 09 and ``make bench`` show, ``data/measured/scale.csv``.
 """
 import argparse
 import csv
@@ -38,10 +40,11 @@ CACHE = ROOT / "build" / "scale"
 RESULTS = ROOT / "data" / "measured" / "scale.csv"  # the stored table (--store)
 OUTPUT = ROOT / "build" / "scale.csv"  # everything else
 SWEEP = ("ml-100k", "ml-1m", "ml-10m", "ml-25m", "ml-32m")
-BATCH = 32768  # positives per step (163,840 samples with 4 negatives each)
+BATCH = 32768  # positives per step
 NEGATIVES = 4
+BATCH_SAMPLES = BATCH * (1 + NEGATIVES)  # --batch-size counts rows: 163,840 per step
 TRAINER_ARGS = ["--task", "implicit", "--negatives", str(NEGATIVES), "--model", "NeuMF",
-                "--epochs", "1", "--batch-size", str(BATCH), "--lr", "0.003",
+                "--epochs", "1", "--batch-size", str(BATCH_SAMPLES), "--lr", "0.003",
                 "--test-fraction", "0", "--val-fraction", "0.0005", "--val-users", "200",
                 "--seed", "0"]
 FIELDS = ["date", "kind", "shape", "users", "movies", "ratings", "processes", "batch_positives",
@@ -80,7 +83,7 @@ def shape_numbers(shape):
 
 def epoch_row(shape, nproc, max_steps, timeout, note=""):
     """One epoch (or its first ``max_steps`` steps) in a fresh job; one result row."""
-    from ncf_helpers.distributed import launch
+    from benchmarks.train_job import launch
 
     data = dataset(shape)
     args = ["--data", data, *TRAINER_ARGS]
@@ -88,14 +91,14 @@ def epoch_row(shape, nproc, max_steps, timeout, note=""):
         args += ["--max-steps", str(max_steps)]
     log(f"{shape}: {nproc} process(es), {max_steps or 'all'} steps")
     with tempfile.TemporaryDirectory() as out:
-        done = launch(args, nproc=nproc, out=out, timeout=timeout,
-                      torchrun=nproc > 1, env={"NCF_PROGRESS": "0"})
+        done = launch(args, nproc=nproc, out=out, timeout=timeout, torchrun=nproc > 1)
     if done.returncode != 0:
         raise RuntimeError(f"{shape} on {nproc} process(es) failed:\n{done.stderr[-3000:]}")
     row = done.history.iloc[0]
-    steps, per_epoch = int(row["steps"]), int(row["steps_per_epoch"])
     samples_epoch = (1 + NEGATIVES) * int(done.summary["train_positives"])
-    share = float(row["samples"]) / samples_epoch  # of the epoch that was timed
+    per_epoch = -(-samples_epoch // BATCH_SAMPLES)
+    steps = -(-int(row["samples"]) // BATCH_SAMPLES)  # the last batch may be short
+    seconds = float(row["train_seconds"])  # the training loop only, not validation
     users, movies, ratings = shape_numbers(shape)
     return {
         "date": time.strftime("%Y-%m-%d %H:%M"), "kind": "epoch", "shape": shape,
@@ -103,10 +106,11 @@ def epoch_row(shape, nproc, max_steps, timeout, note=""):
         "batch_positives": BATCH, "samples_per_epoch": samples_epoch, "steps_timed": steps,
         "steps_per_epoch": per_epoch,
         "measured": "full epoch" if steps == per_epoch else f"{steps} of {per_epoch} steps",
-        "seconds_timed": round(float(row["train_seconds"]), 2),
-        "epoch_seconds": round(float(row["train_seconds"]) / share, 1),
-        "samples_per_s": round(float(row["samples_per_s"])),
-        "peak_mib_per_process": round(float(row["peak_mib_max_rank"])),
+        "seconds_timed": round(seconds, 2),
+        # by the share of the epoch's samples timed (its last batch may be short)
+        "epoch_seconds": round(seconds * samples_epoch / int(row["samples"]), 1),
+        "samples_per_s": round(int(row["samples"]) / seconds),
+        "peak_mib_per_process": round(max(p["peak_mib"] for p in done.peaks)),
         "load_avg_1min": round(load_average(), 2), "note": note,
     }
 
@@ -120,23 +124,24 @@ def ranking_row(shape="ml-25m", n_users=512, chunk_users=256):
     data = dataset(shape)
     code = f"""
 import json, time, numpy as np, torch
-from ncf_helpers.distributed import load_ratings, peak_memory_mib, predict, reset_peak_memory
+from ncf_helpers.cli import load_arrays
 from ncf_helpers.metrics import full_ranking_metrics
 from ncf_helpers.models import NeuMF
+from ncf_helpers.utils import peak_memory_mib, reset_peak_memory
 torch.set_num_threads(1)
-users, items, _, n_users, n_items, _ = load_ratings({data!r})
+users, items, _, n_users, n_items, _ = load_arrays({data!r})
 # one held-out movie per test user (its last one), the rest is train
 last = np.r_[users[1:] != users[:-1], True]
 test_users = np.random.default_rng(0).choice(n_users, {n_users}, replace=False)
 is_test = last & np.isin(users, test_users)
 model = NeuMF(n_users, n_items, head="logits").eval()
-score = lambda u, i: predict(model, torch.as_tensor(u), torch.as_tensor(i))
-reset_peak_memory(torch.device("cpu"))
+reset_peak_memory("cpu")
 start = time.perf_counter()
-m = full_ranking_metrics(score, users[is_test], items[is_test], users[~is_test], items[~is_test],
+# The model itself as the scorer: the metric calls its unchecked predict per chunk.
+m = full_ranking_metrics(model, users[is_test], items[is_test], users[~is_test], items[~is_test],
                          n_items, k=10, chunk_size={chunk_users})
 seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "peak": peak_memory_mib(torch.device("cpu")),
+print(json.dumps({{"seconds": seconds, "peak": peak_memory_mib("cpu"),
                   "n_users": m["n_users"], "all_users": n_users}}))
 """
     log(f"ranking at {shape}: {n_users} users")

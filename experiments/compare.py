@@ -74,10 +74,15 @@ def load_configs(folder, quick=False):
     return configs
 
 
+def key(metric):
+    """The protocols' key of a column name here: ``"full HR"`` -> ``"full_hr"``."""
+    return metric.lower().replace(" ", "_")
+
+
 def _row(task, name, result, split_seed, refit):
     return {"model": name, "family": contenders.family(name), "trained on": TRAINED_ON[refit],
-            "split": split_seed, **{m: result.test[m] for m in METRICS[task]},
-            **{f"val {m}": result.val.get(m, np.nan) for m in METRICS[task]},
+            "split": split_seed, **{m: result.test[key(m)] for m in METRICS[task]},
+            **{f"val {m}": result.val.get(key(m), np.nan) for m in METRICS[task]},
             "epochs": result.best_epoch, "seconds": result.seconds}
 
 
@@ -95,8 +100,8 @@ def run_task(task, protocols, configs, names, quick=False):
             rows += [_row(task, name, result, split_seed, False),
                      _row(task, name, refit, split_seed, True)]
             print(f"{task:7s} split {split_seed:2d} {name:12s} "
-                  f"{MAIN[task]} {result.test[MAIN[task]]:.4f} -> refit "
-                  f"{refit.test[MAIN[task]]:.4f}  ({result.seconds + refit.seconds:5.1f} s)",
+                  f"{MAIN[task]} {result.test[key(MAIN[task])]:.4f} -> refit "
+                  f"{refit.test[key(MAIN[task])]:.4f}  ({result.seconds + refit.seconds:5.1f} s)",
                   flush=True)
     return pd.DataFrame(rows)
 
@@ -105,16 +110,16 @@ def run_objectives(protocols, config, quick=False):
     """BiasedMF with ``config`` and each loss of ``OBJECTIVES``, on every ranking protocol."""
     rows = []
     for split_seed, protocol in protocols:
-        for label, (loss, n_negatives) in OBJECTIVES.items():
-            swapped = {**config, "loss": loss, "n_negatives": n_negatives}
+        for label, (loss, negatives) in OBJECTIVES.items():
+            swapped = {**contenders.upgrade(config), "loss": loss, "negatives": negatives}
             result = contenders.run("ranking", "BiasedMF", swapped, protocol, seed=split_seed,
                                     max_epochs=2 if quick else None)
             rows.append({"objective": label, "split": split_seed,
-                         **{m: result.test[m] for m in METRICS["ranking"]},
-                         "val full HR": result.val["full HR"], "epochs": result.best_epoch,
+                         **{m: result.test[key(m)] for m in METRICS["ranking"]},
+                         "val full HR": result.val["full_hr"], "epochs": result.best_epoch,
                          "seconds": result.seconds})
             print(f"objective split {split_seed:2d} {label:30s} full HR "
-                  f"{result.test['full HR']:.4f}  ({result.seconds:5.1f} s)", flush=True)
+                  f"{result.test['full_hr']:.4f}  ({result.seconds:5.1f} s)", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -282,7 +287,7 @@ def protocols(task, quick=False):
         return [(s, RatingProtocol(original_split(s, max_id=max_id))) for s in seeds]
     split = last_item_split(quick_ranking_data() if quick else None)
     seeds = CANDIDATE_SEEDS[:2] if quick else CANDIDATE_SEEDS
-    return [(s, FullRankingProtocol.from_split(split, seed=s)) for s in seeds]
+    return [(s, FullRankingProtocol(split, seed=s)) for s in seeds]
 
 
 def main(argv=None):

@@ -12,6 +12,12 @@ tuning, then once on test, with or without the refit on train + validation.
   (leave-last-out; early stopping on full HR@10 of the validation items): our models
   with a BCE, BPR or sampled-softmax objective, and implicit's ALS and BPR.
 
+A config of our models holds the architecture (``embedding_dim``, ``gmf_dim``, ...) and
+the training settings under their :class:`~ncf_helpers.training.TrainConfig` names
+(``lr``, ``batch_size``, ``l2``, and for ranking ``loss`` and ``negatives``);
+:func:`train_config` turns it into a ``TrainConfig``, and :func:`upgrade` reads the names
+of configs stored before the one training engine (``l2_weight``, ``n_negatives``, ...).
+
 The peers are optional packages (``scikit-surprise``, ``implicit``): without one,
 :func:`missing` says why and the scripts skip its models with that message.
 """
@@ -27,9 +33,9 @@ from ncf_helpers.evaluation import (
     refit_and_score,
     train_and_score,
 )
-from ncf_helpers.losses import BPRLoss, SampledSoftmaxLoss
+from ncf_helpers.losses import LOSSES
 from ncf_helpers.models import GMF, MLP, BiasedMF, NeuMF
-from ncf_helpers.sampling import NegativeSampler
+from ncf_helpers.training import TrainConfig
 
 OURS = ("BiasedMF", "GMF", "MLP", "NeuMF")
 PEERS = {"rating": ("BaselineOnly", "SVD", "SVD++", "KNNBaseline"),
@@ -74,19 +80,21 @@ def missing(name):
 # ---------------------------------------------------------------------------
 def _training(trial, task):
     """Optimiser settings shared by our models."""
+    # The trial parameters keep their first names (l2_weight, <loss>_negatives), so the
+    # stored studies' params still rebuild their configs.
     config = {"lr": trial.suggest_float("lr", 1e-3, 2e-2, log=True),
               "batch_size": trial.suggest_categorical("batch_size", [1024, 2048, 4096])}
     if task == "rating":
-        config["l2_weight"] = trial.suggest_float("l2_weight", 1e-3, 1.0, log=True)
+        config["l2"] = trial.suggest_float("l2_weight", 1e-3, 1.0, log=True)
         return config
-    config["l2_weight"] = trial.suggest_float("l2_weight", 1e-5, 1e-1, log=True)
+    config["l2"] = trial.suggest_float("l2_weight", 1e-5, 1e-1, log=True)
     loss = trial.suggest_categorical("loss", ["bce", "bpr", "softmax"])
     config["loss"] = loss
     if loss == "softmax":  # a listwise loss wants many negatives; BCE and BPR a few
         # (each negative is one more forward pair: 16 per positive is ~3x a BCE epoch)
-        config["n_negatives"] = trial.suggest_int("softmax_negatives", 4, 16, log=True)
+        config["negatives"] = trial.suggest_int("softmax_negatives", 4, 16, log=True)
     else:
-        config["n_negatives"] = trial.suggest_int(f"{loss}_negatives", 1, 8)
+        config["negatives"] = trial.suggest_int(f"{loss}_negatives", 1, 8)
     return config
 
 
@@ -220,38 +228,51 @@ def _builder(name, config, protocol, head):
                          layers=layers, dropout=config["dropout"], head=head)
 
 
-def _fit_args(task, config, protocol, seed, positives, max_epochs):
-    """``train_and_score`` / ``refit_and_score`` keyword arguments of a config."""
-    args = {"lr": config["lr"], "batch_size": config["batch_size"], "seed": seed}
-    if task == "rating":
-        return {**args, "l2_weight": config["l2_weight"], "epochs": max_epochs}
-    loss, n_negatives = config["loss"], config["n_negatives"]
-    if loss == "bce":
-        sampler = NegativeSampler(positives[0], positives[1], protocol.n_items)
-        return {**args, "l2_weight": config["l2_weight"], "epochs": max_epochs,
-                "sampler": sampler, "negative_samples_ratio": n_negatives}
-    cls = BPRLoss if loss == "bpr" else SampledSoftmaxLoss
-    # BPR pairs with unrated items; the softmax draws uniformly (many negatives, cheaply).
-    sampler = (NegativeSampler(positives[0], positives[1], protocol.n_items)
-               if loss == "bpr" else None)
+# The names of configs stored before the one training engine, and what they are now.
+LEGACY_KEYS = {"l2_weight": "l2", "n_negatives": "negatives",
+               "negative_samples_ratio": "negatives", "loss_fn": "loss"}
+LEGACY_LOSSES = {cls.__name__: name for name, cls in LOSSES.items()}  # "BPRLoss" -> "bpr"
 
-    def loss_fn(model):
-        return cls(model, n_negatives=n_negatives, sampler=sampler,
-                   l2_weight=config["l2_weight"], seed=seed)
 
-    return {**args, "loss_fn": loss_fn, "epochs": max_epochs, "negative_samples_ratio": 0}
+def upgrade(config):
+    """``config`` with the names of older stored configs replaced by today's.
+
+    ``l2_weight`` becomes ``l2``; ``n_negatives`` and ``negative_samples_ratio`` (both
+    meant negatives per positive in the stored studies) become ``negatives``; a loss
+    named by its class (``"BPRLoss"``) becomes its config name (``"bpr"``).
+    """
+    new = {}
+    for key, value in config.items():
+        key = LEGACY_KEYS.get(key, key)
+        if key in new and new[key] != value:
+            raise ValueError(f"config sets {key!r} twice, to {new[key]!r} and {value!r}")
+        new[key] = value
+    if "loss" in new:
+        new["loss"] = LEGACY_LOSSES.get(new["loss"], new["loss"])
+    return new
+
+
+def train_config(task, config, seed, epochs):
+    """The :class:`TrainConfig` of one of our models' configs (old names accepted).
+
+    Rating: MSE (the bounded head's default) with the L2 penalty; the protocol adds no
+    negatives. Ranking: the config's loss with its negatives per positive.
+    """
+    config = upgrade(config)
+    settings = {"epochs": epochs, "batch_size": config["batch_size"], "lr": config["lr"],
+                "l2": config["l2"], "seed": seed, "patience": PATIENCE}
+    if task == "ranking":
+        settings.update(loss=config["loss"], negatives=float(config["negatives"]))
+    return TrainConfig(**settings)
 
 
 def _run_ours(task, name, config, protocol, seed, refit_epochs, max_epochs):
     head = "bounded" if task == "rating" else "logits"
     make = _builder(name, config, protocol, head)
     if refit_epochs is None:
-        kwargs = _fit_args(task, config, protocol, seed, protocol.train, max_epochs)
-        return train_and_score(name, make, protocol, patience=PATIENCE, **kwargs)
-    both = tuple(np.concatenate([a, b]) for a, b in zip(protocol.train, protocol.val))
-    kwargs = _fit_args(task, config, protocol, seed, both, max_epochs)
-    kwargs["epochs"] = refit_epochs
-    return refit_and_score(name, make, protocol, **kwargs)
+        return train_and_score(name, make, protocol,
+                               train_config(task, config, seed, max_epochs))
+    return refit_and_score(name, make, protocol, train_config(task, config, seed, refit_epochs))
 
 
 # ---------------------------------------------------------------------------

@@ -61,11 +61,10 @@ def protocols(quick=False):
     """
     if not quick:
         return {"rating": RatingProtocol(original_split(SEED)),
-                "ranking": FullRankingProtocol.from_split(last_item_split(),
-                                                          seed=CANDIDATE_SEED)}
+                "ranking": FullRankingProtocol(last_item_split(), seed=CANDIDATE_SEED)}
     return {"rating": RatingProtocol(original_split(SEED, max_id=QUICK_MAX_ID)),
-            "ranking": FullRankingProtocol.from_split(last_item_split(quick_ranking_data()),
-                                                      seed=CANDIDATE_SEED)}
+            "ranking": FullRankingProtocol(last_item_split(quick_ranking_data()),
+                                           seed=CANDIDATE_SEED)}
 
 
 def quick_config(task, name, config):
@@ -78,7 +77,7 @@ def quick_config(task, name, config):
 
 def validation_value(task, result):
     """The number a study optimises: validation RMSE, or validation full HR@10."""
-    return result.val["RMSE"] if task == "rating" else result.val["full HR"]
+    return result.val["rmse"] if task == "rating" else result.val["full_hr"]
 
 
 def direction(task):
