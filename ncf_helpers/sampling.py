@@ -308,11 +308,12 @@ def add_negatives(users, items, targets, sampler, ratio, rng=None, negative_valu
     """
     ratio = check_ratio(ratio)
     if torch.is_tensor(users):
-        index_array(users, "users")
+        checked = index_array(users, "users")
         index_array(items, "items")
         same_length(users=users, items=items, targets=targets)
         if round(ratio * len(users)):
             instance(sampler, NegativeSampler, "sampler", _SAMPLER_HINT)
+            sampler._refuse_full(checked)  # the device draw has no rejection loop to fail in
         return _add_negatives_tensor(users.long(), items.long(), targets.float(), sampler,
                                      ratio, _torch_generator(rng, users.device), negative_value)
     users = index_array(users, "users")

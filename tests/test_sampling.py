@@ -227,6 +227,15 @@ def test_tensor_sampling_refuses_a_user_who_rated_everything_and_bad_indices():
         sampler.sample(torch.tensor([0, 2]), 0)
 
 
+def test_add_negatives_on_tensors_refuses_a_user_who_rated_everything():
+    # The device draw picks the j-th unseen item: with none unseen it would return -1.
+    users, items = np.r_[0, 0, 0, 1], np.r_[0, 1, 2, 0]
+    sampler = NegativeSampler(users, items, 3)
+    for data in (to_tensors(users, items, np.ones(4)), (users, items, np.ones(4))):
+        with pytest.raises(ValueError, match="user index 0 has interacted with all 3 items"):
+            add_negatives(*data, sampler, 1.0, rng=0)
+
+
 def test_tensor_popularity_mode_prefers_popular_items():
     users = np.r_[np.arange(50), 50]
     items = np.r_[np.zeros(50, dtype=int), 1]
