@@ -396,7 +396,8 @@ def run(precision, data, device, epochs=3, batch_size=RECIPE["batch_size"], max_
 def device_name(device):
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {cpu_model()} ({torch.get_num_threads()} torch threads)"
+    threads = torch.get_num_threads()
+    return f"CPU {cpu_model()} ({threads} torch thread{'s' if threads > 1 else ''})"
 
 
 # ------------------------------------------------------------------ output
