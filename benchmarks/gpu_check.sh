@@ -37,7 +37,7 @@ OUT=${OUT:-/tmp/gpu_out}
 PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
 MAIN=${MAIN:-ml-25m}
-SWEEP=${SWEEP:-ml-1m ml-10m ml-32m}
+SWEEP=${SWEEP-ml-1m ml-10m ml-32m}  # SWEEP="" runs no sweep
 EPOCHS=${EPOCHS:-2}
 RANK_CASES=${RANK_CASES:-512:256:65536 4096:256:65536 4096:1024:1048576}
 BUDGET_S=${BUDGET_S:-330}
