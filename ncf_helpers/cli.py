@@ -469,7 +469,7 @@ def parse_args(argv=None):
 
 def _on_sigterm(job):
     def handler(signum, frame):
-        if job.rank == 0:
+        if job.distributed and job.rank == 0:
             print(f"ncf_helpers.cli: rank 0 stopped by torchrun during {job.phase}: another "
                   "process of the job failed; its error is in torchrun's report below",
                   file=sys.stderr, flush=True)
