@@ -18,6 +18,7 @@ only interactions a model has seen. Notation used in the formulas:
   :math:`M` the number of distinct train users.
 """
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -275,7 +276,8 @@ def genre_matrix(genres, sep="|", none="(no genres listed)"):
     ----------
     genres : array-like of str, shape (n_items,)
         One entry per item index (e.g. ``movies["genres"].reindex(encoder.item_ids)``);
-        missing values, empty strings and ``none`` give an item without genres.
+        missing values, empty strings and ``none`` give an item without genres. Spaces
+        around a name are dropped, and an empty name (``"A||B"``) is no genre.
     sep : str, default "|"
     none : str, default "(no genres listed)"
         MovieLens's marker for a movie without genres.
@@ -285,9 +287,17 @@ def genre_matrix(genres, sep="|", none="(no genres listed)"):
     pandas.DataFrame of bool, shape (n_items, n_genres)
         One column per genre, sorted; rows in the order (and index) of ``genres``.
     """
-    genres = pd.Series(genres, dtype=object).fillna("").astype(str)
+    genres = pd.Series(genres, dtype=object)
     checks.non_empty(genres, "genres")
-    return genres.replace(none, "").str.get_dummies(sep=sep).astype(bool)
+    # "" and the marker become missing before get_dummies: with pandas' Arrow-backed
+    # strings (pandas 3) get_dummies makes a column named "" for an empty string.
+    text = genres.where(genres.notna(), "").astype(str).str.strip()
+    text = text.str.replace(rf"\s*{re.escape(sep)}\s*", sep, regex=True)  # "A | B": A, B
+    text = text.where(~text.isin(["", none]), None)
+    matrix = text.astype(object).str.get_dummies(sep=sep)
+    # an empty name between separators ("A||B", "A|") is not a genre either
+    matrix = matrix.drop(columns=[c for c in matrix.columns if not str(c).strip()])
+    return matrix.astype(bool)
 
 
 def intra_list_diversity(top_items, item_genres):

@@ -11,10 +11,14 @@ running kernel can print one worked example:
 :class:`Explorer` only wires two dropdowns to those functions for JupyterLab
 (ipywidgets 8, imported when an explorer is built).
 
-Any scorer works: ``score_fn(users, items) -> scores`` over int64 index arrays,
-higher = better (a baseline's ``predict``, ``metrics.model_scorer(model)``).
+The recommendations come from the model's own ``recommend`` (the contract of
+:mod:`ncf_helpers.base`: any model or baseline of the package), leaving out what the
+user rated in train, so the explorer shows exactly the lists that
+:func:`~ncf_helpers.recommend.recommend` and the beyond-accuracy measures see. A bare
+scorer ``score_fn(users, items) -> scores`` over int64 index arrays (higher = better)
+works too: it is ranked the same way.
 Similarity is the cosine of the item embeddings when they are given
-(``model.item_embedding.weight``); without them it is the cosine of the items'
+(``model.item_embeddings()``); without them it is the cosine of the items'
 co-rating vectors, ``|U_a ∩ U_b| / sqrt(|U_a| |U_b|)`` with ``U_i`` the train users
 who rated item i ("people who rated one also rated the other"), which needs no model.
 """
@@ -25,15 +29,36 @@ import numpy as np
 import pandas as pd
 
 from . import checks
+from .base import Recommender
 
 UserView = namedtuple("UserView", ["rated", "recommendations"])
 UserView.__doc__ = "What :func:`user_view` returns: two DataFrames."
 
 
+class _Scorer(Recommender):
+    """A bare ``score_fn(users, items)`` dressed as a :class:`Recommender`, so that it is
+    ranked by the same ``recommend`` (ties, exclusions, empty places) as every model."""
+
+    def __init__(self, score_fn, n_users, n_items):
+        self.score_fn, self.n_users, self.n_items = score_fn, n_users, n_items
+
+    def _predict(self, users, items):
+        return checks.scores_array(self.score_fn(users, items), len(users))
+
+
+def _recommender(model):
+    """``model`` if it is a Recommender; a callable scorer is kept for :class:`_Scorer`."""
+    if isinstance(model, Recommender):
+        return model
+    return checks.callable_arg(model, "model", "pass a fitted model or baseline of "
+                               "ncf_helpers (anything with recommend), or score_fn(users, "
+                               "items) -> scores")
+
+
 @dataclass
 class _Context:
     """Everything the views need, checked once."""
-    score_fn: object
+    model: object  # a Recommender
     user_ids: np.ndarray
     item_ids: np.ndarray
     users: np.ndarray  # train interactions, as given
@@ -46,14 +71,20 @@ class _Context:
     raters: np.ndarray  # distinct train users per item
 
 
-def _context(score_fn, encoder, train_users, train_items, movies, train_ratings=None,
+def _context(model, encoder, train_users, train_items, movies, train_ratings=None,
              item_embeddings=None):
-    """The checked context of the views (``score_fn`` is checked by its callers)."""
+    """The checked context of the views (``model`` is checked by its callers)."""
     if not (hasattr(encoder, "user_ids") and hasattr(encoder, "item_ids")):
         raise TypeError("encoder must have user_ids and item_ids arrays, like a fitted "
                         f"IdEncoder; got {type(encoder).__name__}")
     user_ids, item_ids = np.asarray(encoder.user_ids), np.asarray(encoder.item_ids)
     n_items = len(item_ids)
+    if model is not None and not isinstance(model, Recommender):
+        model = _Scorer(model, len(user_ids), n_items)
+    if model is not None and (model.n_users, model.n_items) != (len(user_ids), n_items):
+        raise ValueError(f"the model knows {model.n_users} users and {model.n_items} items "
+                         f"but the encoder {len(user_ids)} and {n_items}: use the encoder "
+                         "of the split the model was trained on")
     users = checks.index_array(train_users, "train_users", len(user_ids))
     items = checks.index_array(train_items, "train_items", n_items)
     checks.same_length(train_users=users, train_items=items)
@@ -82,7 +113,7 @@ def _context(score_fn, encoder, train_users, train_items, movies, train_ratings=
         unit = emb / np.where(norms > 0, norms, 1.0)  # a zero vector: similarity 0, not NaN
     pairs = np.unique(users * n_items + items)
     pair_items = pairs % n_items
-    return _Context(score_fn, user_ids, item_ids, users, items, ratings, info, unit,
+    return _Context(model, user_ids, item_ids, users, items, ratings, info, unit,
                     pairs // n_items, pair_items, np.bincount(pair_items, minlength=n_items))
 
 
@@ -94,7 +125,8 @@ def _index(ids, value, kind):
 
 
 def _top_n(scores, n):
-    """Indices of the ``n`` highest finite scores, best first (ties: lower index first)."""
+    """Indices of the ``n`` highest finite similarities, best first (ties: lower index
+    first), for the neighbours; recommendations come from the model's ``recommend``."""
     return np.argsort(-scores, kind="stable")[:min(n, int(np.isfinite(scores).sum()))]
 
 
@@ -132,12 +164,13 @@ def _user_view(ctx, user_id, n, n_rated, n_because):
     if ctx.ratings is not None:
         rated["rating"] = ctx.ratings[order[:n_rated]]
 
-    n_items = len(ctx.item_ids)
-    scores = checks.scores_array(ctx.score_fn(np.full(n_items, user, np.int64),
-                                              np.arange(n_items)), n_items)
-    scores[rated_items] = -np.inf  # already rated: not a recommendation
-    top = _top_n(scores, n)
-    recommendations = _movies(ctx, top).assign(score=scores[top])
+    # The model's own ranking, leaving out what the user rated: -1 marks an empty place
+    # (a user who rated nearly everything gets fewer than n).
+    items, scores = ctx.model._recommend(np.array([user]), n,
+                                         (np.full(len(rated_items), user), rated_items))
+    keep = items[0] >= 0
+    top = items[0][keep]
+    recommendations = _movies(ctx, top).assign(score=scores[0][keep])
     recommendations.insert(0, "rank", np.arange(1, len(top) + 1))
 
     # Why: the rated movies closest to each recommendation; a similarity <= 0 explains
@@ -154,7 +187,7 @@ def _user_view(ctx, user_id, n, n_rated, n_because):
     return UserView(rated, recommendations)
 
 
-def user_view(user_id, score_fn, encoder, train_users, train_items, movies, train_ratings=None,
+def user_view(user_id, model, encoder, train_users, train_items, movies, train_ratings=None,
               item_embeddings=None, n=10, n_rated=10, n_because=3):
     """What the model recommends to one user, next to what the user rated, and why.
 
@@ -162,8 +195,10 @@ def user_view(user_id, score_fn, encoder, train_users, train_items, movies, trai
     ----------
     user_id : int
         The user's id (``encoder.user_ids``), not its index.
-    score_fn : callable
-        ``score_fn(users, items) -> scores`` over int64 index arrays, higher = better.
+    model : Recommender or callable
+        A fitted model or baseline of the package: its ``recommend`` ranks the items.
+        Or a bare ``score_fn(users, items) -> scores`` over int64 index arrays, higher =
+        better, ranked the same way.
     encoder : IdEncoder or similar
         Any object with ``user_ids`` and ``item_ids`` arrays (index -> id).
     train_users, train_items : array-like of int, shape (n_train,)
@@ -196,10 +231,10 @@ def user_view(user_id, score_fn, encoder, train_users, train_items, movies, trai
     KeyError
         If ``user_id`` is not one of ``encoder.user_ids``.
     """
-    checks.callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+    model = _recommender(model)
     n, n_rated = checks.positive_int(n, "n"), checks.positive_int(n_rated, "n_rated")
     n_because = checks.positive_int(n_because, "n_because")
-    ctx = _context(score_fn, encoder, train_users, train_items, movies, train_ratings,
+    ctx = _context(model, encoder, train_users, train_items, movies, train_ratings,
                    item_embeddings)
     return _user_view(ctx, user_id, n, n_rated, n_because)
 
@@ -248,16 +283,22 @@ class Explorer:
 
     Display it as the last expression of a cell. Choosing a value shows the views in
     the output area under the dropdown; the frames last shown are kept as
-    ``user_frames`` (a :class:`UserView`) and ``movie_frame``.
+    ``user_frames`` (a :class:`UserView`) and ``movie_frame``, so code (and a page
+    without a running kernel) can show the same example as plain tables.
 
     Parameters
     ----------
-    score_fn, encoder, train_users, train_items, movies, train_ratings, item_embeddings
+    model, encoder, train_users, train_items, movies, train_ratings, item_embeddings
         As in :func:`user_view`.
     n : int, default 10
         Recommendations and neighbours to show.
     user_id, movie_id : int, optional
         Shown first; default the first user and the movie most users rated.
+    user_labels : mapping or pandas.Series, optional
+        User id -> the name to show (``load_interactions(...).user_labels`` for text
+        ids such as "C-1042"); default ``"user <id>"``.
+    noun : str, default "movie"
+        What an item is called in the headings and tabs ("product", "lecturer").
 
     Attributes
     ----------
@@ -267,35 +308,39 @@ class Explorer:
     widget : ipywidgets.Tab
     """
 
-    def __init__(self, score_fn, encoder, train_users, train_items, movies, train_ratings=None,
-                 item_embeddings=None, n=10, user_id=None, movie_id=None):
+    def __init__(self, model, encoder, train_users, train_items, movies, train_ratings=None,
+                 item_embeddings=None, n=10, user_id=None, movie_id=None, user_labels=None,
+                 noun="movie"):
         try:
             import ipywidgets as widgets
         except ImportError:
             raise ImportError("the explorer needs ipywidgets: pip install 'ipywidgets>=8'"
                               ) from None
-        checks.callable_arg(score_fn, "score_fn", "pass e.g. metrics.model_scorer(model)")
+        model = _recommender(model)
         self.n = checks.positive_int(n, "n")
-        self._ctx = ctx = _context(score_fn, encoder, train_users, train_items, movies,
+        self.noun = checks.instance(noun, str, "noun", 'e.g. "movie" or "product"')
+        self._ctx = ctx = _context(model, encoder, train_users, train_items, movies,
                                    train_ratings, item_embeddings)
         user_id = ctx.user_ids[0] if user_id is None else user_id
         movie_id = ctx.item_ids[np.argmax(ctx.raters)] if movie_id is None else movie_id
         _index(ctx.user_ids, user_id, "user")  # a clear KeyError before any widget
-        _index(ctx.item_ids, movie_id, "movie")
+        _index(ctx.item_ids, movie_id, noun)
+        labels = {} if user_labels is None else dict(pd.Series(user_labels).items())
+        self._user_names = {u: str(labels.get(u, f"user {u}")) for u in ctx.user_ids.tolist()}
 
         by_title = np.argsort(ctx.info["title"].astype(str).to_numpy(), kind="stable")
-        self.user = widgets.Dropdown(options=[(f"user {u}", u) for u in ctx.user_ids.tolist()],
+        self.user = widgets.Dropdown(options=[(name, u) for u, name in self._user_names.items()],
                                      value=int(user_id), description="user")
         self.movie = widgets.Dropdown(
             options=list(zip(ctx.info["title"].astype(str).to_numpy()[by_title],
                              ctx.item_ids[by_title].tolist())),
-            value=int(movie_id), description="movie")
+            value=int(movie_id), description=noun)
         self.user_output, self.movie_output = widgets.Output(), widgets.Output()
         self.user.observe(self._show_user, names="value")
         self.movie.observe(self._show_movie, names="value")
         self.widget = widgets.Tab(children=[widgets.VBox([self.user, self.user_output]),
                                             widgets.VBox([self.movie, self.movie_output])],
-                                  titles=("pick a user", "pick a movie"))
+                                  titles=("pick a user", f"pick a {noun}"))
         self._show_user()
         self._show_movie()
 
@@ -312,20 +357,22 @@ class Explorer:
                 output.append_display_data(item)
 
     def _show_user(self, change=None):
-        ctx, user_id = self._ctx, self.user.value
+        ctx, user_id, nouns = self._ctx, self.user.value, self.noun + "s"
         self.user_frames = _user_view(ctx, user_id, self.n, self.n, 3)
         n_rated = np.unique(ctx.items[ctx.users == _index(ctx.user_ids, user_id, "user")]).size
-        self._show(self.user_output,
-                   f"**User {user_id}** rated {n_rated} movies in train; the top "
-                   f"{len(self.user_frames.rated)}:", self.user_frames.rated,
+        name, shown = self._user_names[user_id], len(self.user_frames.rated)
+        heading = (f"**{name}** rated {n_rated} {nouns} in train; the top {shown}:"
+                   if ctx.ratings is not None else
+                   f"**{name}** has {n_rated} {nouns} in train; the first {shown}:")
+        self._show(self.user_output, heading, self.user_frames.rated,
                    f"**Top {len(self.user_frames.recommendations)} recommendations**, each "
-                   f"with the rated movies most similar to it ({self._similarity_name()}):",
+                   f"with the user's {nouns} most similar to it ({self._similarity_name()}):",
                    self.user_frames.recommendations)
 
     def _show_movie(self, change=None):
         self.movie_frame = _movie_view(self._ctx, self.movie.value, self.n)
         title = self._ctx.info["title"].iat[_index(self._ctx.item_ids, self.movie.value,
-                                                   "movie")]
+                                                   self.noun)]
         self._show(self.movie_output,
                    f"**Nearest neighbours of {title}** ({self._similarity_name()}):",
                    self.movie_frame)
@@ -335,4 +382,9 @@ class Explorer:
                 else "co-rating cosine")
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        # Where no widget can be drawn (a terminal, a static page), one short line rather
+        # than the repr of every child widget and its outputs.
+        bundle["text/plain"] = (f"Explorer: pick a user or a {self.noun} (a widget; run the "
+                                "notebook in JupyterLab to use it)")
+        return bundle

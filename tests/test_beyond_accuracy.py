@@ -257,3 +257,15 @@ def test_hostile_train(users, items, error, match):
 def test_hostile_arguments(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_genre_matrix_has_no_column_for_empty_names(dtype):
+    # pandas 3 stores text as Arrow strings, whose get_dummies names a column "" for "".
+    genres = pd.Series(["A", "", None, "A||B", "B |C", " ", "(no genres listed)"], dtype=dtype)
+    matrix = ba.genre_matrix(genres)
+    assert matrix.columns.tolist() == ["A", "B", "C"]
+    np.testing.assert_array_equal(matrix.to_numpy(), [[1, 0, 0], [0, 0, 0], [0, 0, 0],
+                                                      [1, 1, 0], [0, 1, 1], [0, 0, 0],
+                                                      [0, 0, 0]])
+    assert ba.genre_matrix(pd.Series(["", None], dtype=dtype)).shape == (2, 0)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ncf_helpers.baselines import BiasBaseline, Popularity
 from ncf_helpers.explorer import Explorer, UserView, movie_view, user_view
 
 ENCODER = SimpleNamespace(user_ids=np.array([10, 20, 30]),
@@ -32,7 +33,7 @@ def score_fn(users, items):
 
 
 def view(**kwargs):
-    args = dict(user_id=10, score_fn=score_fn, encoder=ENCODER, train_users=USERS,
+    args = dict(user_id=10, model=score_fn, encoder=ENCODER, train_users=USERS,
                 train_items=ITEMS, movies=MOVIES, train_ratings=RATINGS)
     return user_view(**(args | kwargs))
 
@@ -121,9 +122,11 @@ def test_movie_view_by_embeddings():
 # --------------------------------------------------------------------------- hostile input
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"user_id": 99}, KeyError, r"unknown user id 99; the encoder knows 3 users"),
-    ({"score_fn": "model"}, TypeError, r"score_fn must be callable"),
-    ({"score_fn": lambda u, i: np.zeros(3)}, ValueError, r"returned shape \(3,\) for 5"),
-    ({"score_fn": lambda u, i: np.full(len(i), np.nan)}, ValueError, r"NaN"),
+    ({"model": "model"}, TypeError, r"model must be callable, got str; pass a fitted model"),
+    ({"model": lambda u, i: np.zeros(3)}, ValueError, r"returned shape \(3,\) for 5"),
+    ({"model": lambda u, i: np.full(len(i), np.nan)}, ValueError, r"NaN"),
+    ({"model": Popularity(3, 4).fit((USERS, ITEMS % 4))}, ValueError,
+     r"the model knows 3 users and 4 items but the encoder 3 and 5"),
     ({"encoder": object()}, TypeError, r"user_ids and item_ids arrays"),
     ({"train_items": np.append(ITEMS[:-1], 5)}, IndexError, r"train_items must be in \[0, 5\)"),
     ({"train_ratings": RATINGS[:3]}, ValueError, r"same length"),
@@ -162,7 +165,7 @@ def test_explorer_shows_the_first_user_and_the_most_rated_movie(explorer):
     assert explorer.user.value == 10 and explorer.movie.value == 100  # 100: rated by 2 users
     assert explorer.user_frames.recommendations["movieId"].tolist() == [500, 400]
     text = plain_text(explorer.user_output)
-    assert "User 10** rated 3 movies in train" in text
+    assert "**user 10** rated 3 movies in train; the top 3:" in text
     assert "co-rating cosine" in text and "A (0.50, rated 5)" in text
     assert [o["output_type"] for o in explorer.user_output.outputs] == ["display_data"] * 4
 
@@ -172,7 +175,7 @@ def test_explorer_user_callback(explorer):
     assert explorer.user_frames.rated["movieId"].tolist() == [500, 200, 400]
     assert explorer.user_frames.recommendations["movieId"].tolist() == [300, 100]
     text = plain_text(explorer.user_output)
-    assert "User 10" not in text and "User 30** rated 3 movies" in text
+    assert "user 10" not in text and "**user 30** rated 3 movies" in text
     assert len(explorer.user_output.outputs) == 4  # replaced, not appended
 
 
@@ -192,10 +195,65 @@ def test_explorer_with_embeddings_and_chosen_start():
     assert e.user_frames.recommendations["movieId"].tolist() == [500]
     assert e.movie_frame["movieId"].tolist() == [100]
     assert "cosine of the item embeddings" in plain_text(e.movie_output)
-    assert "application/vnd.jupyter.widget-view+json" in e._repr_mimebundle_()
+    bundle = e._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    # one fixed line where no widget is drawn, not the repr of every child
+    assert bundle["text/plain"] == ("Explorer: pick a user or a movie (a widget; run the "
+                                    "notebook in JupyterLab to use it)")
 
 
 def test_explorer_refuses_an_unknown_start():
     pytest.importorskip("ipywidgets")
     with pytest.raises(KeyError, match=r"unknown movie id 7"):
         Explorer(score_fn, ENCODER, USERS, ITEMS, MOVIES, movie_id=7)
+
+
+# --------------------------------------------------------------------------- the models' contract
+def test_user_view_ranks_with_the_models_recommend():
+    # Popularity counts 2, 2, 1, 2, 1: user 10 (rated 0, 1, 2) gets 3 (count 2), then 4.
+    model = Popularity(3, 5).fit((USERS, ITEMS))
+    recs = view(model=model).recommendations
+    items, scores = model.recommend([0], n=10, exclude=(np.zeros(3, int), np.array([0, 1, 2])))
+    assert recs["movieId"].tolist() == ENCODER.item_ids[items[0][items[0] >= 0]].tolist()
+    assert recs["movieId"].tolist() == [400, 500]
+    assert recs["score"].tolist() == [2.0, 1.0]
+    # the same lists as model.recommend for every user
+    for user in range(3):
+        mine = ITEMS[USERS == user]
+        top, _ = model.recommend([user], n=2, exclude=(np.full(len(mine), user), mine))
+        shown = view(model=model, user_id=ENCODER.user_ids[user], n=2).recommendations
+        assert shown["movieId"].tolist() == ENCODER.item_ids[top[0]].tolist()
+
+
+def test_user_view_ties_go_to_the_lower_index_as_in_recommend():
+    recs = view(model=lambda u, i: np.zeros(len(i))).recommendations
+    assert recs["movieId"].tolist() == [400, 500]
+
+
+def test_user_view_with_a_rating_baseline():
+    model = BiasBaseline(3, 5).fit((USERS, ITEMS, RATINGS))
+    recs = view(model=model, user_id=30).recommendations
+    unrated = np.array([0, 2])  # user 30 rated items 1, 3 and 4
+    expected = model.predict(np.array([2, 2]), unrated)
+    assert recs["movieId"].tolist() == ENCODER.item_ids[unrated[np.argsort(-expected)]].tolist()
+    np.testing.assert_allclose(recs["score"], np.sort(expected)[::-1])
+
+
+def test_explorer_with_a_model_labels_and_a_noun():
+    pytest.importorskip("ipywidgets")
+    model = Popularity(3, 5).fit((USERS, ITEMS))
+    labels = pd.Series(["C-1", "C-2", "C-3"], index=[10, 20, 30])
+    e = Explorer(model, ENCODER, USERS, ITEMS, MOVIES, n=2, user_labels=labels,
+                 noun="product")
+    assert e.user.options == (("C-1", 10), ("C-2", 20), ("C-3", 30))
+    assert e.movie.description == "product" and e.widget.titles[1] == "pick a product"
+    text = plain_text(e.user_output)
+    # without ratings: the user's items in train order, "has", not "rated"
+    assert "**C-1** has 3 products in train; the first 2:" in text
+    assert "the user's products most similar to it (co-rating cosine)" in text
+    assert e.user_frames.recommendations["movieId"].tolist() == [400, 500]
+    e.user.value = 20
+    assert "**C-2** has 2 products" in plain_text(e.user_output)
+    assert e.user_frames.recommendations["movieId"].tolist() == [200, 300]
+    with pytest.raises(KeyError, match=r"unknown product id 7; the encoder knows 5 products"):
+        Explorer(model, ENCODER, USERS, ITEMS, MOVIES, movie_id=7, noun="product")
