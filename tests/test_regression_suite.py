@@ -2,7 +2,7 @@
 
 conftest.py makes the plain command strict and reproducible from any folder (this
 environment's kernel, the one sanitize file) and adds a readable diff of a drifted output;
-the last test runs real notebooks under other conditions than `make test`'s.
+the last tests run notebooks under other conditions than `make test`'s.
 """
 import os
 import re
@@ -79,27 +79,43 @@ def test_nbdime_view_runs_with_this_pytest(scratch):
     assert run.returncode == 0, run.stdout[-3000:]
 
 
-# Run again where make test's settings do not hold: the lessons that fit implicit's models
-# (which warn on stderr when OpenBLAS may use several threads) and lesson 06, whose
-# training cells drew progress bars into their outputs unless NCF_PROGRESS=0 was set.
-TRAINS = "06_loss_and_training.ipynb"
+# Where make test's settings do not hold: no NCF_* variable, two threads, no terminal.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def elsewhere_subset():
-    lessons = [p for p in series() if p.parent.name == "notebooks"]
-    peers = [p for p in lessons if re.search(r"^\s*(from|import) implicit\b",
-                                             p.read_text(encoding="utf-8"), flags=re.M)]
-    return sorted({ROOT / "notebooks" / TRAINS, *peers})
-
-
-def test_notebooks_pass_on_two_threads_without_the_project_variables():
-    subset = elsewhere_subset()
-    assert all(p.exists() for p in subset), subset
+def elsewhere(*notebooks):
+    """``pytest --nbval notebooks`` without the project's variables, on two threads."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("NCF_") and k not in THREAD_VARIABLES}
     env["OMP_NUM_THREADS"] = "2"  # what a laptop with more cores does by default
-    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
-                          "--nbval", *map(str, subset)], cwd=ROOT, env=env,
-                         stdin=subprocess.DEVNULL, capture_output=True, text=True)  # no terminal
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                           "--nbval", *map(str, notebooks)], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+
+def test_the_classic_peers_lessons_pass_elsewhere():
+    # implicit's models warn on stderr, into the outputs, when OpenBLAS may use more threads.
+    # (The whole series runs this way in the nbval-plain job of .github/workflows/ci.yml;
+    # here only the lessons that import implicit: two threads on two busy cores are slow.)
+    lessons = [p for p in series() if p.parent.name == "notebooks" and any(
+        re.search(r"^(from|import) implicit\b", c.source, flags=re.M)
+        for c in nbformat.read(p, as_version=4).cells if c.cell_type == "code")]
+    assert lessons, "no lesson fits implicit's models any more: choose another one here"
+    run = elsewhere(*lessons)
+    assert run.returncode == 0, run.stdout[-5000:]
+
+
+@pytest.mark.xfail(strict=True, reason="tqdm.auto draws a widget bar in a kernel when "
+                                        "disable=None (ncf_helpers.training, being fixed)")
+def test_training_draws_no_progress_bar_into_a_notebook(scratch):
+    write(scratch, "train.ipynb",
+          cell("import numpy as np\n"
+               "from ncf_helpers.models import MLP\n"
+               "from ncf_helpers.training import TrainConfig, fit\n"
+               "users, items = np.arange(40) % 5, np.arange(40) % 7\n"
+               "model = MLP(num_users=5, num_items=7, latent_dim=4, layers=[8, 4])\n"
+               "history = fit(model, (users, items, np.full(40, 4.0, np.float32)),\n"
+               "              TrainConfig(epochs=2, batch_size=16))\n"
+               "print(len(history), 'epochs')", stdout("2 epochs\n")))
+    run = elsewhere(scratch / "train.ipynb")
     assert run.returncode == 0, run.stdout[-5000:]
