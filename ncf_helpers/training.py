@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -49,9 +50,13 @@ SCHEDULERS = (None, "plateau", "step")
 
 
 def show_progress():
-    """Whether to draw progress bars: ``NCF_PROGRESS=1`` on, ``0`` off; unset, ``None``
-    lets tqdm decide (a bar only where the output is a terminal)."""
-    return {"1": True, "0": False}.get(os.environ.get("NCF_PROGRESS", ""))
+    """Whether to draw progress bars: ``NCF_PROGRESS=1`` on, ``0`` off; unset, only where
+    the output is a terminal (a notebook kernel's is not: set ``TrainConfig(progress=True)``
+    or ``NCF_PROGRESS=1`` there, as ``make lab`` does, for a bar)."""
+    setting = os.environ.get("NCF_PROGRESS", "")
+    if setting in ("0", "1"):
+        return setting == "1"
+    return sys.stderr.isatty()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +89,9 @@ class TrainConfig:
         Passed to the scheduler, e.g. ``{"step_size": 3, "gamma": 0.3}``.
     patience : int or None, default 3
         Stop after this many epochs without a validation improvement; None never stops.
-    loss : {None, "mse", "bce", "bpr", "softmax", "original_mse"}
+    loss : {None, "mse", "bce", "bpr", "softmax", "original_mse", "full_softmax"}
         None picks ``"bce"`` for a model with ``head="logits"``, else ``"mse"``.
+        ``"full_softmax"`` scores every item for each positive and ignores ``negatives``.
     l1, l2 : float, default 0.0
         Weights of the L1 and squared-L2 penalties on the embedding rows a batch uses.
     negatives : float, optional
@@ -236,9 +242,12 @@ class _Epochs:
 
     def __init__(self, users, items, targets, model, loss_fn, config, device, rank=0):
         self.pairwise, self.config = loss_fn.pairwise, config
-        self.ratio = 0.0 if self.pairwise else config.negatives
+        # A loss over the whole catalogue takes positives only, like the pairwise ones,
+        # and scores every item instead of sampled negatives.
+        self.catalogue = getattr(loss_fn, "catalogue", False)
+        self.ratio = 0.0 if self.pairwise or self.catalogue else config.negatives
         self.sampler = None
-        if config.negatives > 0:
+        if config.negatives > 0 and not self.catalogue:
             self.sampler = NegativeSampler(users, items, model.n_items, n_users=model.n_users)
             self.sampler._refuse_full(np.unique(users))  # once, not per draw
         on_device = device.type != "cpu" if config.on_device is None else config.on_device
@@ -282,9 +291,17 @@ class _Epochs:
         return items.view(len(users), k)
 
 
+def net_items(net):
+    """``n_items`` of a model, also when it is wrapped in ``DistributedDataParallel``."""
+    return getattr(net, "module", net).n_items
+
+
 def _step_loss(net, loss_fn, epochs, u, i, y, amp, device):
     """The loss of one (slice of a) batch: one forward pass, pointwise or pairwise."""
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        if epochs.catalogue:  # every item's score, (B, n_items), in one forward pass
+            scores = net(u, None).float()
+            return loss_fn(scores.gather(1, i[:, None]).squeeze(1), scores, u, i)
         if not epochs.pairwise:
             pred = net(u, i).float()
             return loss_fn(pred, y, u, i)
@@ -314,7 +331,8 @@ def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
         opt.zero_grad(set_to_none=True)
         (loss * scale).backward()
         opt.step()
-        total += loss.detach().to(total.dtype) * len(y)
+        if len(y):  # a slice of a last batch smaller than the world is empty: NaN loss
+            total += loss.detach().to(total.dtype) * len(y)
         rows += len(y)
         if config.max_steps is not None and step >= config.max_steps:
             break
@@ -323,6 +341,8 @@ def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
         dist.all_reduce(summed)
         total, rows = summed[0], int(summed[1])
     samples = rows * (1 + int(config.negatives)) if epochs.pairwise else rows
+    if epochs.catalogue:
+        samples = rows * net_items(net)
     return float(total) / max(rows, 1), samples
 
 
@@ -370,12 +390,14 @@ def fit(model, train, config=None, val_metric=None, loss=None):
     device = get_device(config.device)
     model.to(device)
     loss_fn = _resolve_loss(model, config, loss)
+    catalogue = getattr(loss_fn, "catalogue", False)
     if loss_fn.pairwise and (config.negatives < 1 or config.negatives % 1):
         raise ValueError(f"{type(loss_fn).__name__} ranks each positive against its own "
                          "negatives: set TrainConfig(negatives=...) to a whole number >= 1")
     # Checked once here, where the data enters, not per batch inside the loss.
     loss_fn.check_targets(np.append(targets, config.negative_value)
-                          if config.negatives > 0 and not loss_fn.pairwise else targets)
+                          if config.negatives > 0 and not (loss_fn.pairwise or catalogue)
+                          else targets)
     rank, world = _world()
     epochs = _Epochs(users, items, targets, model, loss_fn, config, device, rank)
     net = model
@@ -387,8 +409,7 @@ def fit(model, train, config=None, val_metric=None, loss=None):
     sign = 1.0 if val_metric is None or val_metric.mode == "min" else -1.0
     best, best_state, best_epoch, rows = math.inf, None, 0, []
     progress = show_progress() if config.progress is None else config.progress
-    with tqdm(total=config.epochs, desc="epochs", leave=False,
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(total=config.epochs, desc="epochs", leave=False, disable=not progress) as bar:
         for epoch in range(1, config.epochs + 1):
             start = time.perf_counter()
             model.train()

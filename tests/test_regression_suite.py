@@ -105,8 +105,6 @@ def test_the_classic_peers_lessons_pass_elsewhere():
     assert run.returncode == 0, run.stdout[-5000:]
 
 
-@pytest.mark.xfail(strict=True, reason="tqdm.auto draws a widget bar in a kernel when "
-                                        "disable=None (ncf_helpers.training, being fixed)")
 def test_training_draws_no_progress_bar_into_a_notebook(scratch):
     write(scratch, "train.ipynb",
           cell("import numpy as np\n"

@@ -6,6 +6,7 @@ Settings that TrainConfig refuses are swept in test_boundary; the many-process p
 import copy
 import dataclasses
 import io
+import sys
 
 import numpy as np
 import pandas as pd
@@ -497,12 +498,15 @@ def test_numpy_numbers_are_numbers():
 
 
 # ------------------------------------------------------------------ progress
-@pytest.mark.parametrize("value, expected", [("1", True), ("0", False), (None, None)])
-def test_show_progress_follows_the_environment(monkeypatch, value, expected):
+@pytest.mark.parametrize("value, tty, expected", [("1", False, True), ("0", True, False),
+                                                  (None, True, True), (None, False, False)])
+def test_show_progress_follows_the_environment_then_the_terminal(monkeypatch, value, tty,
+                                                                 expected):
     if value is None:
         monkeypatch.delenv("NCF_PROGRESS", raising=False)
     else:
         monkeypatch.setenv("NCF_PROGRESS", value)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
     assert show_progress() is expected
 
 
