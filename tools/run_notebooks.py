@@ -44,8 +44,12 @@ def kernel_manager():
 def execute(path, timeout=600):
     """Run one notebook top to bottom in a fresh kernel; return it and its wall time."""
     nb = nbformat.read(path, as_version=4)
+    # No stored widget state: with it the book loads the widget manager from a CDN (lesson
+    # 11's explorer); JupyterLab draws a widget by running its cell, and the book shows the
+    # cell's printed tables instead.
     client = NotebookClient(nb, km=kernel_manager(), timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+                            resources={"metadata": {"path": str(path.parent)}},
+                            store_widget_state=False)
     start = time.perf_counter()
     # A client given its kernel manager leaves the kernel running unless told to clean
     # up; kernels left to outlive this process log "Parent appears to have exited".
