@@ -257,3 +257,18 @@ def test_explorer_with_a_model_labels_and_a_noun():
     assert e.user_frames.recommendations["movieId"].tolist() == [200, 300]
     with pytest.raises(KeyError, match=r"unknown product id 7; the encoder knows 5 products"):
         Explorer(model, ENCODER, USERS, ITEMS, MOVIES, movie_id=7, noun="product")
+
+
+def test_the_notebook_runner_keeps_no_widget_state(tmp_path):
+    # Stored widget state makes the book load the widget manager from a CDN (an offline
+    # book must not), so tools.run_notebooks, which writes the committed outputs, keeps none.
+    pytest.importorskip("ipywidgets")
+    nbformat = pytest.importorskip("nbformat")
+    from tools.run_notebooks import execute
+
+    path = tmp_path / "widget.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ipywidgets\nipywidgets.Dropdown(options=[1, 2])")]), path)
+    nb, _ = execute(path)
+    assert "widgets" not in nb.metadata
+    assert "application/vnd.jupyter.widget-view+json" in nb.cells[0].outputs[0]["data"]
