@@ -240,7 +240,7 @@ class _Epochs:
     """What the epochs of a run share: the data where it trains, the sampler and the
     random generators, and the way one epoch's batches are made."""
 
-    def __init__(self, users, items, targets, model, loss_fn, config, device, rank=0):
+    def __init__(self, users, items, targets, model, loss_fn, config, device):
         self.pairwise, self.config = loss_fn.pairwise, config
         # A loss over the whole catalogue takes positives only, like the pairwise ones,
         # and scores every item instead of sampled negatives.
@@ -252,19 +252,17 @@ class _Epochs:
             self.sampler._refuse_full(np.unique(users))  # once, not per draw
         on_device = device.type != "cpu" if config.on_device is None else config.on_device
         seed = config.seed
-        # Every process draws the same epoch (shuffled rows and pointwise negatives) and
-        # trains on its slice; the pairwise losses' per-batch negatives are each
-        # process's own, so their streams differ by rank.
-        negative_seed = seed + rank if self.pairwise else seed
+        # Every process draws the same epoch (shuffled rows, negatives) and trains on its
+        # slice of every batch.
         if on_device:  # everything below happens on the device, with its generators
             self.data = tuple(torch.as_tensor(a).to(device) for a in (users, items, targets))
             self.data = (self.data[0].long(), self.data[1].long(), self.data[2].float())
             self.order_gen = _torch_generator(seed, device)
-            self.negative_gen = _torch_generator(negative_seed + 1, device)
+            self.negative_gen = _torch_generator(seed + 1, device)
         else:  # numpy draws the negatives; torch shuffles on the CPU
             self.data = (users, items, targets)
             self.order_gen = torch.Generator().manual_seed(seed)
-            self.negative_gen = np.random.default_rng(negative_seed)
+            self.negative_gen = np.random.default_rng(seed)
         self.on_device, self.device = on_device, device
 
     def batches(self):
@@ -305,7 +303,7 @@ def _step_loss(net, loss_fn, epochs, u, i, y, amp, device):
         if not epochs.pairwise:
             pred = net(u, i).float()
             return loss_fn(pred, y, u, i)
-        negative = epochs.negatives_for(u)
+        negative = y  # the pairwise losses get each positive's negatives in place of targets
         # Positives and negatives in one forward pass: DistributedDataParallel expects one.
         scores = net(torch.cat([u, u.repeat_interleave(negative.shape[1])]),
                      torch.cat([i, negative.reshape(-1)])).float()
@@ -324,6 +322,8 @@ def _train_epoch(net, loss_fn, opt, epochs, config, device, rank, world):
     rows = 0  # the rows the losses averaged over: samples, or positives for pairwise losses
     for step, (u, i, y) in enumerate(epochs.batches(), 1):
         size = len(y)
+        if epochs.pairwise:  # drawn for the whole batch, so 1 and N processes train alike
+            y = epochs.negatives_for(u)
         if world > 1:
             u, i, y = (torch.tensor_split(t, world)[rank] for t in (u, i, y))
         loss = _step_loss(net, loss_fn, epochs, u, i, y, config.amp, device)
@@ -399,7 +399,7 @@ def fit(model, train, config=None, val_metric=None, loss=None):
                           if config.negatives > 0 and not (loss_fn.pairwise or catalogue)
                           else targets)
     rank, world = _world()
-    epochs = _Epochs(users, items, targets, model, loss_fn, config, device, rank)
+    epochs = _Epochs(users, items, targets, model, loss_fn, config, device)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(

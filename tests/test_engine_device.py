@@ -118,7 +118,7 @@ def flat(model):
 def one_epoch(model, data, config, rank, world):
     """``_train_epoch`` of process ``rank`` of ``world``: returns the parameter change."""
     loss_fn = make_loss(config.loss, model)
-    epochs = training._Epochs(*data, model, loss_fn, config, CPU, rank)
+    epochs = training._Epochs(*data, model, loss_fn, config, CPU)
     opt = training.make_optimizer(config, model.parameters(), CPU)
     before = flat(model)
     loss, samples = training._train_epoch(model, loss_fn, opt, epochs, config, CPU, rank,
@@ -157,6 +157,24 @@ def test_the_processes_steps_average_to_the_one_process_step(monkeypatch, n, wor
     assert float(total) / int(rows) == pytest.approx(whole_loss, rel=1e-6)  # float32
     torch.testing.assert_close(torch.stack(steps).mean(0), whole, rtol=1e-5, atol=1e-7)
     assert whole.abs().max() > 1e-3  # the step moved the weights
+
+
+@pytest.mark.parametrize("loss", ["bpr", "softmax"])
+@pytest.mark.parametrize("on_device", [False, True])
+def test_pairwise_negatives_are_drawn_for_the_whole_batch(monkeypatch, loss, on_device):
+    """Each positive keeps the negatives one process would draw for it, so the processes'
+    steps average to the one-process step for the pairwise losses too."""
+    users, items, ones = implicit_data(n_users=6, n_items=20, per_user=2)
+    config = TrainConfig(epochs=1, batch_size=12, lr=0.5, optimizer="sgd", loss=loss,
+                         negatives=3, on_device=on_device, patience=None, device="cpu")
+    torch.manual_seed(0)
+    start = GMF(6, 20, embedding_dim=3, head="logits")
+    whole = one_epoch(copy.deepcopy(start), (users, items, ones), config, 0, 1)[0]
+    monkeypatch.setattr(training.dist, "all_reduce", lambda t: None)
+    steps = [one_epoch(copy.deepcopy(start), (users, items, ones), config, rank, 3)[0]
+             for rank in range(3)]
+    torch.testing.assert_close(torch.stack(steps).mean(0), whole, rtol=1e-5, atol=1e-7)
+    assert whole.abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("loss, world", [("bce", 4), ("bpr", 2)])
