@@ -15,9 +15,9 @@ def md(text):
 
 
 def code(source, output="", ignored=False):
-    source = ("# NBVAL_IGNORE_OUTPUT\n" if ignored else "") + source
     outputs = [{"output_type": "stream", "name": "stdout", "text": [output]}] if output else []
-    return {"cell_type": "code", "source": [source], "outputs": outputs, "metadata": {},
+    metadata = {"tags": ["nbval-ignore-output"]} if ignored else {}
+    return {"cell_type": "code", "source": [source], "outputs": outputs, "metadata": metadata,
             "execution_count": 1}
 
 
@@ -42,6 +42,8 @@ def test_an_ignored_output_backs_nothing_but_a_nearby_assert_does(tmp_path):
     assert check(tmp_path, notebook(*cells)) == []
     far = cells[:2] + [md("filler")] * (prose_check.WINDOW + 1) + cells[2:]
     assert len(check(tmp_path, notebook(*far))) == 2  # too far away to be its check
+    marked = code("# NBVAL_IGNORE_OUTPUT\nprint(rmse)", "test RMSE 0.92738")  # the comment form
+    assert len(check(tmp_path, notebook(marked, cells[1]))) == 2
 
 
 def test_percentages_ratios_counts_and_durations(tmp_path):

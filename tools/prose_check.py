@@ -9,8 +9,9 @@ counts with thousands separators (``74,760``). Text in code spans, code blocks, 
 and LaTeX is code, not prose, and is skipped. A claim is backed when
 
 1. it appears in an output the regression tests compare exactly: a code cell of the
-   notebook without ``# NBVAL_IGNORE_OUTPUT`` printed the number (rounded to the
-   prose's decimals; a percentage may come from a fraction), or
+   notebook without the ``nbval-ignore-output`` tag (or ``# NBVAL_IGNORE_OUTPUT``
+   comment) printed the number (rounded to the prose's decimals; a percentage may come
+   from a fraction), or
 2. an ``assert`` in a code cell near the markdown cell (``WINDOW`` cells either side)
    contains the number itself, which is how a value from training -- whose output is
    not compared -- is tied to its prose with a tolerance, e.g.
@@ -33,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "notebooks" / "prose_sources.csv"
 WINDOW = 6
 IGNORE_MARKER = "NBVAL_IGNORE_OUTPUT"
+IGNORE_TAG = "nbval-ignore-output"
 
 _SKIP = re.compile(r"```.*?```|`[^`\n]*`|\$\$.*?\$\$|\$[^$\n]+\$|\]\([^)]*\)|<[^>\n]+>"
                    r"|https?://\S+", re.S)
@@ -96,11 +98,17 @@ def _output_text(cell):
     return "\n".join(parts)
 
 
+def _ignored(cell):
+    """Whether nbval runs ``cell`` without comparing its output."""
+    return (IGNORE_TAG in cell.get("metadata", {}).get("tags", [])
+            or IGNORE_MARKER in "".join(cell["source"]))
+
+
 def compared_numbers(notebook):
     """Numbers printed by code cells whose outputs the regression tests compare."""
     values = set()
     for cell in notebook["cells"]:
-        if cell["cell_type"] == "code" and IGNORE_MARKER not in "".join(cell["source"]):
+        if cell["cell_type"] == "code" and not _ignored(cell):
             for token in _OUTPUT_NUMBER.findall(_output_text(cell)):
                 try:
                     values.add(float(token.replace(",", "")))
