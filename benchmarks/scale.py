@@ -1,11 +1,11 @@
-"""What one training epoch costs as MovieLens grows: the sweep notebook 09 shows.
+"""What one training epoch costs as MovieLens grows: the sweep lesson 10 shows.
 
     python -m benchmarks.scale                  # sweep + ml-25m epochs + ranking (long)
     python -m benchmarks.scale --sweep          # only the size sweep (~10 min)
     python -m benchmarks.scale --epoch          # only the ml-25m epoch on 1 and 2 processes
     python -m benchmarks.scale --ranking        # only full-ranking evaluation at ml-25m shape
     python -m benchmarks.scale --epoch --epoch-steps 300   # part of the epoch, extrapolated
-    python -m benchmarks.scale --sweep --store  # into data/measured/scale.csv (notebook 09)
+    python -m benchmarks.scale --sweep --store  # into data/measured/scale.csv (lesson 10)
 
 Every row trains the same model, ``NeuMF`` (GMF 8, MLP 32 -> [64, 32, 16]), on implicit
 feedback with 4 fresh negatives per positive and BCE, through the package's command line
@@ -21,7 +21,7 @@ steps and extrapolates the epoch time from the share of its samples timed (the c
 negatives before its first step, so a partial epoch carries all of that draw and its
 extrapolation errs long. Results are appended (one row per measurement, newest last,
 with the machine, load average and command) to ``build/scale.csv``, or with ``--store``
-to the stored table that notebook 09 and ``make bench`` show, ``data/measured/scale.csv``.
+to the stored table that lesson 10 and ``make bench`` show, ``data/measured/scale.csv``.
 """
 import argparse
 import csv

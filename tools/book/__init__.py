@@ -116,6 +116,7 @@ def stage(root=ROOT, src=SRC):
         if image.is_file():
             _sync(image, src / "images" / image.name)
     _write(src / "index.md", index_text(root))
+    _sync(CONF_DIR / "book.css", src / "_static" / "book.css")
     es5, static = mathjax_dir(), src / "_static" / "mathjax"
     _sync(es5 / MATHJAX_ENTRY, static / MATHJAX_ENTRY)
     for folder in es5.iterdir():  # components the entry file may load on demand

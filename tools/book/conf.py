@@ -14,6 +14,7 @@ html_theme = "sphinx_book_theme"
 html_title = project
 # Staged beside the notebooks by tools/book/__init__.py (this file is used with -c).
 html_static_path = [str(Path(__file__).resolve().parents[2] / "build" / "book" / "src" / "_static")]
+html_css_files = ["book.css"]  # code wraps at the column width (tools/book/book.css)
 html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": False,
