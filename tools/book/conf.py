@@ -8,6 +8,9 @@ extensions = ["myst_nb"]
 nb_execution_mode = "off"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
+# Links to raw <a id="..."> anchors (lesson 00's bugs) resolve in the HTML, but MyST cannot
+# see such ids while it reads; tests/test_book.py checks every link and anchor of the pages.
+suppress_warnings = ["myst.xref_missing"]
 exclude_patterns = ["_static", "**/.ipynb_checkpoints"]
 
 html_theme = "sphinx_book_theme"
