@@ -24,8 +24,12 @@ from ncf_helpers.synthetic import synthetic_ratings
 
 DATA = "synthetic:200x100x4000"
 ARGS = ["--data", DATA, "--epochs", "3", "--batch-size", "256", "--seed", "7", "--device", "cpu"]
+# Plain SGD: its step is linear in the gradient, so 1 and 2 processes agree to float rounding.
+# (Adam divides by each gradient's own size, which turns the rounding of near-zero gradients
+# into visible differences, about 1e-4 of the loss after 3 epochs.)
 BPR = ["--data", DATA, "--task", "implicit", "--loss", "bpr", "--negatives", "2", "--epochs", "3",
-       "--batch-size", "256", "--lr", "0.01", "--seed", "7", "--device", "cpu"]
+       "--batch-size", "256", "--optimizer", "sgd", "--lr", "1.0", "--seed", "7",
+       "--device", "cpu"]
 JOB_SECONDS = 300  # a 2-process job takes ~10 s; much more on a busy 2-core machine
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -182,33 +186,34 @@ def watched_launch(monkeypatch):
 
 # ------------------------------------------------------------------ torchrun jobs
 @pytest.fixture(scope="module")
-def mse(tmp_path_factory):
-    """The MSE run on one process (here, in this process) and on two (torchrun)."""
-    root = tmp_path_factory.mktemp("mse")
-    args, config = parse_args(ARGS + ["--out", str(root / "one")])
+def bpr(tmp_path_factory):
+    """A BPR run on one process (here, in this process) and on two (torchrun): every
+    process draws the negatives of the whole global batch, so the two take the same steps."""
+    root = tmp_path_factory.mktemp("bpr")
+    args, config = parse_args(BPR + ["--out", str(root / "one")])
     cli.run(cli.Job("cpu", 60), args, config)
-    two = launch(ARGS + ["--check-checkpoint"], nproc=2, out=root / "two", timeout=JOB_SECONDS)
+    two = launch(BPR + ["--check-checkpoint"], nproc=2, out=root / "two", timeout=JOB_SECONDS)
     assert two.returncode == 0, two.stderr[-3000:]
     return root, pd.read_csv(root / "one" / "history.csv"), two
 
 
-def test_two_processes_match_one(mse):
-    _, one, two = mse
+def test_two_processes_match_one(bpr):
+    _, one, two = bpr
     assert (one["world_size"] == 1).all() and two.summary["world_size"] == 2
     assert len(one) == len(two.history) == 3
-    assert (one["val_rmse"].diff().dropna() < 0).all()  # it learns
-    for column in ("train_loss", "val_rmse"):
+    for column in ("train_loss", "val_full_ndcg"):
         np.testing.assert_allclose(two.history[column], one[column], rtol=1e-5)
     assert (one["samples"] == two.history["samples"]).all()
-    assert (one["samples"] == 3240).all()  # 4000 ratings less a 10 % test and 10 % val share
+    # 4000 ratings less a 10 % test and 10 % val share, each positive with its 2 negatives
+    assert (one["samples"] == 3240 * 3).all()
 
 
-def test_checkpoint_predicts_identically_on_every_rank(mse):
-    root, _, two = mse
+def test_checkpoint_predicts_identically_on_every_rank(bpr):
+    root, _, two = bpr
     assert "2 process(es) predict identically" in two.stdout
     model, encoder, extra = load_checkpoint(root / "two" / "model.pt")
-    assert extra["world_size"] == 2 and extra["epoch"] == two.summary["best_epoch"] == 3
-    assert extra["val_rmse"] == pytest.approx(two.history["val_rmse"].min())
+    assert extra["world_size"] == 2 and extra["epoch"] == two.summary["best_epoch"]
+    assert extra["val_full_ndcg"] == pytest.approx(two.history["val_full_ndcg"].max())
     rank0 = np.load(root / "two" / "predictions_rank0.npy")
     rank1 = np.load(root / "two" / "predictions_rank1.npy")
     np.testing.assert_array_equal(rank0, rank1)
@@ -219,16 +224,13 @@ def test_checkpoint_predicts_identically_on_every_rank(mse):
     np.testing.assert_array_equal(model.predict(users[val], items[val]), rank0)
 
 
-def test_bpr_on_two_processes_runs_and_improves(tmp_path):
-    done = launch(BPR + ["--check-checkpoint"], nproc=2, out=tmp_path, timeout=JOB_SECONDS)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 process(es) predict identically" in done.stdout
-    history = done.history
+def test_bpr_on_two_processes_learns_to_rank(bpr):
+    root, _, two = bpr
+    history = two.history
     assert history["train_loss"].is_monotonic_decreasing
     assert history["train_loss"].iloc[0] < np.log(2) < history["train_loss"].iloc[0] + 0.1
-    assert (history["samples"] == 3240 * 3).all()  # each positive and its 2 negatives
     # the kept weights rank the validation items better than the weights training began with
-    trained, _, _ = load_checkpoint(tmp_path / "model.pt")
+    trained, _, _ = load_checkpoint(root / "two" / "model.pt")
     torch.manual_seed(7)  # as the CLI seeds them
     initial = build_model(type(trained).__name__, trained.config)
     users, items, *_ = load_arrays(DATA, seed=7)
