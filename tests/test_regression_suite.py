@@ -26,6 +26,12 @@ def cell(source, *outputs, count=1):
     return v4.new_code_cell(source, outputs=list(outputs), execution_count=count)
 
 
+def ignored(code_cell):
+    """The cell tagged as the notebooks tag a cell whose output is not compared."""
+    code_cell.metadata["tags"] = ["nbval-ignore-output"]
+    return code_cell
+
+
 def stdout(text):
     return v4.new_output("stream", name="stdout", text=text)
 
@@ -54,8 +60,8 @@ def test_plain_nbval_is_strict_sanitized_in_this_environment_and_shows_the_drift
                stdout("True\n")),
           # memory addresses are sanitized (notebooks/sanitize.cfg)
           cell("print(object())", stdout("<object object at 0x7f3a2c1b9e40>\n"), count=2),
-          # a marked cell runs, but its output is not compared
-          cell("# NBVAL_IGNORE_OUTPUT\nprint(3)", stdout("2\n"), count=3))
+          # a cell tagged nbval-ignore-output runs, but its output is not compared
+          ignored(cell("print(3)", stdout("2\n"), count=3)))
     write(scratch, "drifted.ipynb",
           cell("print('model  rmse\\nNCF    0.9124\\nMLP    0.9345')",
                stdout("model  rmse\nNCF    0.9123\nMLP    0.9345\n")))
