@@ -64,7 +64,7 @@ def plot_learning_curves(histories, metric, axes=None, title=None):
     Returns the two axes. The dot on each curve is the best validation epoch.
     """
     if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     plot_histories(histories, "train_loss", ax=axes[0], title="training loss")
     plot_histories(histories, metric, ax=axes[1], title=label(metric))
     if title:
@@ -109,7 +109,7 @@ def plot_results(results, column, ax=None, title=None, error=None, reference=Non
 _COLORS = {"input": "#dbe9f6", "layer": "#fde3c8", "vector": "#e2f0d9", "output": "#f4d6de"}
 
 
-def _box(ax, x, y, text, kind, width=1.55, height=0.62, fontsize=9.5):
+def _box(ax, x, y, text, kind, width=1.55, height=0.62, fontsize=10.5):
     """A rounded box centred on (x, y); returns its (left, right) edges."""
     ax.add_patch(FancyBboxPatch(
         (x - width / 2, y - height / 2), width, height,
@@ -225,16 +225,16 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
     non_empty(widths, "cf_layers", "give the width of each CF layer, e.g. (128, 128)")
     ax = _canvas(ax)
 
-    x_in, x_emb, x_lat, x_cat = 0.95, 3.0, 4.85, 6.5
+    x_in, x_emb, x_lat, x_cat = 1.0, 3.1, 4.9, 6.5
     sides = {  # y of the one-hot box, the feature box and the side's latent row
         "user": (4.25, 3.35, 3.8, "m", r"m_{uf}", r"\mathbf{u}"),
         "item": (1.65, 0.75, 1.2, "n", r"n_{if}", r"\mathbf{v}"),
     }
     for side, (y_id, y_feat, y_mid, n_ids, n_feat, vec) in sides.items():
-        _, r_id = _box(ax, x_in, y_id, f"one-hot {side} id\n(length ${n_ids}$)", "input")
-        _, r_ft = _box(ax, x_in, y_feat, f"{side} features\n(length ${n_feat}$)", "input")
-        l_emb, r_emb = _box(ax, x_emb, y_mid, f"{side} embedding layer\n${n_ids} + {n_feat}$ "
-                            f"inputs\n$\\to {d}$ (linear)", "layer", 1.9, 0.95)
+        _, r_id = _box(ax, x_in, y_id, f"{side} id\n(one-hot, ${n_ids}$)", "input", 1.85)
+        _, r_ft = _box(ax, x_in, y_feat, f"{side} features\n(${n_feat}$ values)", "input", 1.85)
+        l_emb, r_emb = _box(ax, x_emb, y_mid, f"embedding\n${n_ids} + {n_feat} \\to {d}$"
+                            "\n(linear)", "layer", 1.75, 0.95)
         _arrow(ax, (r_id, y_id), (l_emb, y_mid + 0.2))
         _arrow(ax, (r_ft, y_feat), (l_emb, y_mid - 0.2))
         l_lat, r_lat = _box(ax, x_lat, y_mid, rf"${vec} \in \mathbb{{R}}^{{{d}}}$", "vector",
@@ -245,10 +245,9 @@ def draw_architecture(path=None, embedding_dim="d", cf_layers=(128, 128), ax=Non
     two_d = f"2{d}" if not d.isdigit() else str(2 * int(d))
     _row(ax, [(x_cat, "concat\n" + r"$[\mathbf{u}, \mathbf{v}]$" + "\n"
                + rf"$\in \mathbb{{R}}^{{{two_d}}}$", "vector", 1.5, 1.0),
-              (8.3, "CF layers\nfully connected\n+ ReLU\n" + " → ".join(widths), "layer", 1.6, 1.3),
-              (10.25, f"output head\nLinear({widths[-1]} → 1)\n+ relu / bounded\n/ logits",
-               "layer", 1.6, 1.3),
-              (12.1, "predicted\nrating " + r"$\hat{r}_{ui}$", "output", 1.5, 0.8)])
+              (8.35, "CF layers\nLinear, ReLU\n" + " → ".join(widths), "layer", 1.8, 1.3),
+              (10.35, f"output\nLinear({widths[-1]}, 1)\n+ head", "layer", 1.8, 1.3),
+              (12.2, "predicted\nrating " + r"$\hat{r}_{ui}$", "output", 1.4, 0.8)])
     ax.set_title("Model variant 1 (NCF): embedding layers, then CF layers", fontsize=12)
     return _save(ax.figure, path)
 
@@ -276,20 +275,20 @@ def draw_neumf(path=None, ax=None):
     _, r_u = _box(ax, x_in, 3.6, "user id $u$", "input", 1.3)
     _, r_i = _box(ax, x_in, 1.4, "movie id $i$", "input", 1.3)
     towers = {  # y of the tower, its two embeddings, its operation
-        "GMF": (4.0, r"$\mathbf{p}^G_u,\ \mathbf{q}^G_i$" + "\n(gmf_dim each)",
-                r"$\mathbf{p}^G_u \odot \mathbf{q}^G_i$" + "\nelement-wise product"),
-        "MLP": (1.0, r"$\mathbf{p}^M_u,\ \mathbf{q}^M_i$" + "\n(mlp_dim each)",
-                r"$[\mathbf{p}^M_u, \mathbf{q}^M_i]$" + "\n→ Linear + ReLU layers"),
+        "GMF": (4.0, r"$\mathbf{p}^G_u,\ \mathbf{q}^G_i$" + "\n(gmf_dim)",
+                r"$\mathbf{p}^G_u \odot \mathbf{q}^G_i$" + "\n(element-wise)"),
+        "MLP": (1.0, r"$\mathbf{p}^M_u,\ \mathbf{q}^M_i$" + "\n(mlp_dim)",
+                r"$[\mathbf{p}^M_u, \mathbf{q}^M_i]$" + "\nLinear + ReLU"),
     }
     for tower, (y, embeddings, operation) in towers.items():
-        l_emb, r_emb = _box(ax, x_emb, y, f"{tower} embeddings\n" + embeddings, "layer", 2.0, 1.0)
+        l_emb, r_emb = _box(ax, x_emb, y, f"{tower} tables\n" + embeddings, "layer", 2.0, 1.0)
         _arrow(ax, (r_u, 3.6), (l_emb, y + 0.15))
         _arrow(ax, (r_i, 1.4), (l_emb, y - 0.15))
         l_op, r_op = _box(ax, x_op, y, operation, "vector", 2.3, 1.0)
         _arrow(ax, (r_emb, y), (l_op, y))
         _arrow(ax, (r_op, y), (x_cat - 0.8, 2.5 + (0.25 if tower == "GMF" else -0.25)))
     _row(ax, [(x_cat, "concat\n" + r"$[\phi^{GMF}, \phi^{MLP}]$", "vector", 1.6, 0.9),
-              (10.05, "Linear(·, 1)\n" + r"$+\ \mu + b_u + b_i$" + "\n(optional biases)\n+ head",
+              (10.05, "Linear(·, 1)\n" + r"$+\ \mu + b_u + b_i$" + "\n(optional)\n+ head",
                "layer", 1.9, 1.3),
               (12.1, "prediction\n" + r"$\hat{y}_{ui}$", "output", 1.3, 0.8)])
     ax.set_title("NeuMF: a GMF tower and an MLP tower with their own embeddings, "

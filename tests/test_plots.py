@@ -55,9 +55,9 @@ def test_draw_architecture_saves_the_figure_it_returns_the_same_every_time(tmp_p
 
 def test_draw_architecture_labels():
     text = all_text(draw_architecture())
-    for label in ["one-hot user id", "one-hot item id", "user features", "item features",
-                  "user embedding layer", "item embedding layer", "concat", "CF layers",
-                  "ReLU", "output head", "predicted", "128 → 128", "m_{uf}", "n_{if}",
+    for label in ["user id\n(one-hot", "item id\n(one-hot", "user features", "item features",
+                  "embedding\n", "concat", "CF layers", "ReLU", "+ head", "predicted",
+                  "128 → 128", "m_{uf}", "n_{if}",
                   r"\mathbf{u}", r"\mathbf{v}"]:
         assert label in text, label
 
@@ -65,7 +65,7 @@ def test_draw_architecture_labels():
 def test_draw_architecture_numeric_dims():
     text = all_text(draw_architecture(embedding_dim=40, cf_layers=[64, 32, 16]))
     assert "64 → 32 → 16" in text
-    assert "Linear(16 → 1)" in text
+    assert "Linear(16, 1)" in text
     assert r"\mathbb{R}^{40}" in text and r"\mathbb{R}^{80}" in text
 
 
@@ -149,7 +149,7 @@ def test_plot_learning_curves_puts_loss_left_and_metric_right():
 def test_draw_neumf_shows_both_towers(tmp_path):
     fig = draw_neumf(tmp_path / "neumf.png")
     text = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert "GMF embeddings" in text and "MLP embeddings" in text and "concat" in text
+    assert "GMF tables" in text and "MLP tables" in text and "concat" in text
     fig.savefig(tmp_path / "returned.png", dpi=120)
     np.testing.assert_array_equal(mpimg.imread(tmp_path / "neumf.png"),
                                   mpimg.imread(tmp_path / "returned.png"))
