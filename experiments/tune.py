@@ -1,8 +1,9 @@
 """Tuning as code: one seeded Optuna study per model, on validation only.
 
-Every contender -- our BiasedMF, GMF, MLP and NeuMF, and the classic peers (Surprise
-for ratings, implicit for ranking) -- gets the same trial budget, a TPE sampler seeded
-with the same seed, and the search space declared in :mod:`experiments.contenders`.
+Every contender -- our BiasedMF, GMF, MLP, NeuMF and HistoryNeuMF, and the peers
+(Surprise and LensKit for ratings; implicit, Cornac and LensKit for ranking) -- gets the
+same trial budget, a TPE sampler seeded with the same seed, and the search space declared
+in :mod:`experiments.contenders`.
 A trial trains on the train split and returns a *validation* number: RMSE for
 ratings (``original_split(42)``), full HR@10 of the validation items for ranking
 (leave-last-out); the test split is never touched here. Our models stop early on that
@@ -15,7 +16,11 @@ Writes, under ``--out`` (default ``experiments/results``):
 * ``tune_trials_<task>.csv`` -- every trial: model, number, validation value,
   parameters, best epoch, seconds;
 * ``tune_importances_<task>.csv`` -- Optuna's PED-ANOVA parameter importances per
-  study: how much each parameter matters for reaching the study's best quarter.
+  study: how much each parameter matters for reaching the study's best quarter;
+* ``tune_draws_<task>.csv`` -- does the choice hold on another draw? The five best
+  configurations of the best NCF-family model and of the best peer, trained again on a
+  second draw (ratings: the validation split of ``original_split(43)``; ranking, whose
+  leave-last-out split is fixed: training seed 1) and ranked there. Validation only.
 
 One file per task, so ``--task rating`` and ``--task ranking`` can run as two processes.
 
@@ -43,6 +48,9 @@ SEED = 42               # TPE sampler, training seed and rating split of every s
 CANDIDATE_SEED = 0      # the ranking protocol's validation candidates
 # Trials per study, the same for every model of a task (a ranking trial costs ~5x more).
 TRIALS = {"rating": 20, "ranking": 12}
+# The second draw of the draw check: another rating split; ranking trains with another seed.
+OTHER_DRAW = {"rating": 43, "ranking": 1}
+DRAW_TOP = 5            # configurations of a study retrained on the other draw
 QUICK_TRIALS = 2
 QUICK_MAX_ID = 120      # --quick: users and movies with ids below this only
 COMMAND = "OMP_NUM_THREADS=1 NCF_PROGRESS=0 python -m experiments.tune"
@@ -71,7 +79,10 @@ def quick_config(task, name, config):
     """Shrink a config so a --quick run takes seconds (few epochs and factors)."""
     shrunk = {"SVD": {"n_epochs": 3, "n_factors": 10}, "SVD++": {"n_epochs": 2, "n_factors": 5},
               "BaselineOnly": {"n_epochs": 3}, "ALS": {"iterations": 2, "factors": 16},
-              "BPR": {"iterations": 5, "factors": 16}}
+              "BPR": {"iterations": 5, "factors": 16},
+              "Cornac BPR": {"max_iter": 5, "k": 8},
+              "LensKit BiasedMF": {"epochs": 2, "embedding_size": 8},
+              "LensKit ImplicitMF": {"epochs": 2, "embedding_size": 8}}
     return {**config, **shrunk.get(name, {})}
 
 
@@ -92,10 +103,12 @@ def objective(task, name, protocol, quick=False):
         config = contenders.suggest(task, name, trial)
         if quick:
             config = quick_config(task, name, config)
+        cpu = time.process_time()
         result = contenders.run(task, name, config, protocol, seed=SEED, max_epochs=max_epochs)
         trial.set_user_attr("config", config)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("seconds", result.seconds)
+        trial.set_user_attr("cpu_seconds", time.process_time() - cpu)
         return validation_value(task, result)
 
     return run_trial
@@ -142,6 +155,7 @@ def trial_rows(task, name, study):
         rows.append({"task": task, "model": name, "trial": t.number, "state": t.state.name,
                      "value": t.value, "best_epoch": t.user_attrs.get("best_epoch"),
                      "seconds": t.user_attrs.get("seconds"),
+                     "cpu_seconds": t.user_attrs.get("cpu_seconds"),
                      "params": json.dumps(t.params, sort_keys=True)})
     return rows
 
@@ -174,6 +188,58 @@ def _merge_csv(path, rows, keys):
     new.to_csv(path, index=False, float_format="%.6g")
 
 
+def draw_protocol(task, all_protocols, quick=False):
+    """``(protocol, training seed)`` of the draw check's other draw of ``task``."""
+    if task == "rating":
+        max_id = QUICK_MAX_ID if quick else 1000
+        return RatingProtocol(original_split(OTHER_DRAW["rating"], max_id=max_id)), SEED
+    return all_protocols["ranking"], OTHER_DRAW["ranking"]
+
+
+def draw_check(task, folder, protocol, seed, quick=False, top=DRAW_TOP):
+    """Retrain the ``top`` best configurations of two studies on another draw.
+
+    The studies are the stored ones under ``folder`` (``tuned_<task>.json`` and
+    ``tune_trials_<task>.csv``): the NCF-family model and the peer with the best
+    validation value. Each configuration is trained as in its trial, but on the other
+    draw, and scored on that draw's validation split. Returns one row per
+    configuration: its rank and value in the study (draw A) and on the other draw (B).
+    """
+    tuned = json.loads((folder / f"tuned_{task}.json").read_text())
+    trials = pd.read_csv(folder / f"tune_trials_{task}.csv")
+    trials = trials[(trials["task"] == task) & (trials["state"] == "COMPLETE")]
+    lower = task == "rating"
+    entries = {name: entry for name, entry in tuned.items() if not name.startswith("_")}
+    chosen = []
+    for group in (contenders.OURS, contenders.PEERS[task]):
+        values = {n: e["value"] for n, e in entries.items()
+                  if n in group and contenders.missing(n) is None}
+        if values:
+            chosen.append((min if lower else max)(values, key=values.get))
+    rows = []
+    for name in chosen:
+        mine = trials[trials["model"] == name].sort_values(["value", "trial"],
+                                                           ascending=[lower, True]).head(top)
+        for rank, row in enumerate(mine.itertuples(index=False), 1):
+            config = contenders.config_from_params(task, name, json.loads(row.params))
+            if quick:
+                config = quick_config(task, name, config)
+            cpu = time.process_time()
+            result = contenders.run(task, name, config, protocol, seed=seed,
+                                    max_epochs=2 if quick else None)
+            rows.append({"task": task, "model": name, "trial": row.trial, "rank A": rank,
+                         "value A": row.value, "value B": validation_value(task, result),
+                         "best epoch A": row.best_epoch, "best epoch B": result.best_epoch,
+                         "seconds": result.seconds, "cpu seconds": time.process_time() - cpu})
+            print(f"draw check {task:7s} {name:18s} trial {row.trial:2d} (rank {rank}) "
+                  f"{row.value:.4f} -> {rows[-1]['value B']:.4f}", flush=True)
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["rank B"] = frame.groupby("model")["value B"].rank(
+            ascending=lower, method="min").astype(int)
+    return frame
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", choices=[*contenders.TASKS, "all"], default="all")
@@ -183,12 +249,15 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny data slice, 2 epochs, 2 trials")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--draw-check", action=argparse.BooleanOptionalAction, default=None,
+                        help="retrain the best configurations on another draw (default: "
+                             "only when every model of the task is tuned, without --models)")
     args = parser.parse_args(argv)
     tasks = contenders.TASKS if args.task == "all" else (args.task,)
     os.environ.setdefault("NCF_PROGRESS", "0")
     args.out.mkdir(parents=True, exist_ok=True)
     all_protocols = protocols(args.quick)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for task in tasks:
         names = [n for n in contenders.models(task) if not args.models or n in args.models]
         for name in names:
@@ -213,7 +282,15 @@ def main(argv=None):
                         for p, v in imp.items()] or [{"task": task, "model": name,
                                                       "param": None, "importance": np.nan}],
                        ["task", "model"])
-    print(f"tuning took {time.perf_counter() - start:.0f} s; results in {args.out}")
+        if args.draw_check or (args.draw_check is None and not args.models):
+            t0 = time.perf_counter()
+            protocol, seed = draw_protocol(task, all_protocols, args.quick)
+            frame = draw_check(task, args.out, protocol, seed, args.quick,
+                               top=2 if args.quick else DRAW_TOP)
+            frame.to_csv(args.out / f"tune_draws_{task}.csv", index=False, float_format="%.6g")
+            print(f"draw check {task}: {time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"tuning took {time.perf_counter() - start:.0f} s "
+          f"({time.process_time() - cpu_start:.0f} s of CPU); results in {args.out}")
 
 
 if __name__ == "__main__":

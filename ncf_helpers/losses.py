@@ -62,6 +62,7 @@ class RegularizedLoss(nn.Module):
     """
 
     pairwise = False
+    catalogue = False  # scores every item per positive (FullSoftmaxLoss)
 
     def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
         super().__init__()
@@ -262,9 +263,53 @@ class SampledSoftmaxLoss(SampledRankingLoss):
         return (torch.logsumexp(logits, dim=1) - positive).mean()
 
 
+class FullSoftmaxLoss(RegularizedLoss):
+    """Softmax cross entropy of each positive over the **whole catalogue**.
+
+    ``-s(u, i) + log sum_j exp s(u, j)`` with ``j`` every item (the positive and the
+    user's other rated items included, as in the multinomial likelihood of Liang et al.,
+    2018): the exact objective that :class:`SampledSoftmaxLoss` estimates from a few
+    sampled negatives. Nothing is sampled: :func:`~ncf_helpers.training.fit` feeds it
+    batches of positives only, scores every item for each (``model(users, None)``, shape
+    ``(B, n_items)``; a model with a matrix-product ``score_all`` does this in one
+    product) and calls ``loss_fn(positive, scores, users, items)``. ``negatives`` in the
+    config are ignored.
+
+    Not ``pairwise`` (nothing is paired): :attr:`catalogue` is what tells the engine.
+
+    Parameters
+    ----------
+    model : RecModel
+        With ``head="logits"``.
+    l1_weight, l2_weight : float, default 0.0
+        Penalty on the embedding rows of the positive pairs.
+    """
+
+    catalogue = True
+
+    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
+        _require_logits(model, type(self).__name__)
+        super().__init__(model, l1_weight, l2_weight)
+
+    def check_targets(self, targets):
+        """Positives only: every other item of the catalogue plays the negative."""
+        targets = np.asarray(targets)
+        if targets.size and targets.min() <= 0:
+            raise ValueError("FullSoftmaxLoss ranks each positive against every item: train "
+                             "on positives only (targets > 0), got targets <= 0")
+
+    def forward(self, positive, scores, users=None, items=None):
+        """Regularised loss of a batch: ``(B,)`` positive scores, ``(B, n_items)`` all."""
+        if scores.ndim != 2 or scores.shape[0] != positive.shape[0]:
+            raise ValueError(f"scores must have shape (B, n_items) with B = "
+                             f"{positive.shape[0]}, got {tuple(scores.shape)}")
+        loss = (torch.logsumexp(scores, dim=1) - positive).mean()
+        return self._penalized(loss, users, items)
+
+
 # The losses :class:`~ncf_helpers.training.TrainConfig` names.
 LOSSES = {"mse": MSEL1L2Loss, "bce": BCEL1L2Loss, "bpr": BPRLoss, "softmax": SampledSoftmaxLoss,
-          "original_mse": OriginalMSEL1L2Loss}
+          "original_mse": OriginalMSEL1L2Loss, "full_softmax": FullSoftmaxLoss}
 
 
 def make_loss(name, model, l1_weight=0.0, l2_weight=0.0):

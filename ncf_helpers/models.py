@@ -84,6 +84,22 @@ def _tower(in_dim, sizes, dropout):
     return nn.Sequential(*layers)
 
 
+def _tower_all(tower, users, items, weight):
+    """``weight . tower(concat(u, i))`` for every row ``u`` of ``users`` (B, d) and every
+    row ``i`` of ``items`` (n, d), shape ``(B, n)``, without building the B * n inputs:
+    the first ``Linear`` of ``concat(u, i)`` is its user half plus its item half."""
+    layers = list(tower)
+    if not layers:  # no hidden layer: the output reads concat(u, i) directly
+        d = users.shape[1]
+        return (users @ weight[:d])[:, None] + (items @ weight[d:])[None, :]
+    first, d = layers[0], users.shape[1]
+    hidden = (users @ first.weight[:, :d].T)[:, None, :] + (items @ first.weight[:, d:].T
+                                                           + first.bias)[None, :, :]
+    for layer in layers[1:]:
+        hidden = layer(hidden)  # ReLU, Dropout and Linear work on the last dimension
+    return hidden @ weight
+
+
 def _embedding(n, dim, std=EMBEDDING_INIT_STD):
     emb = nn.Embedding(n, dim)
     nn.init.normal_(emb.weight, std=std)
@@ -121,12 +137,17 @@ class RecModel(nn.Module, Recommender):
         Parameters
         ----------
         users, items : torch.Tensor of int, shape (B,)
-            Contiguous 0-based indices (any integer dtype).
+            Contiguous 0-based indices (any integer dtype). ``items=None`` scores every
+            item for each user: shape ``(B, n_items)`` (the losses over the whole
+            catalogue, :class:`~ncf_helpers.losses.FullSoftmaxLoss`, train with it).
 
         Returns
         -------
         torch.Tensor of float, shape (B,)
         """
+        if items is None:
+            users = self._as_indices(users, "users")
+            return apply_head(self.score_all(users), self.head, self.rating_range)
         users, items = self._as_indices(users, "users"), self._as_indices(items, "items")
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same shape, got "
@@ -153,6 +174,16 @@ class RecModel(nn.Module, Recommender):
     def score(self, users, items):  # pragma: no cover - abstract
         """Raw score before the head, shape ``(B,)``."""
         raise NotImplementedError
+
+    def score_all(self, users):
+        """Raw scores of every item for each of ``users``, shape ``(B, n_items)``.
+
+        This default scores the ``B * n_items`` pairs one by one; models whose score is
+        a product of a user part and an item part override it with a matrix product.
+        """
+        items = torch.arange(self.n_items, device=users.device)
+        return self.score(users.repeat_interleave(self.n_items),
+                          items.repeat(len(users))).view(len(users), self.n_items)
 
     def fit(self, train, config=None, val_metric=None, loss=None):
         """Train with :func:`ncf_helpers.training.fit`; keep its history in ``history_``.
@@ -399,6 +430,10 @@ class GMF(RecModel):
     def score(self, users, items):
         return self.output(self.user_embedding(users) * self.item_embedding(items)).squeeze(-1)
 
+    def score_all(self, users):
+        weighted = self.user_embedding(users) * self.output.weight  # (B, d) * (1, d)
+        return weighted @ self.item_embedding.weight.T + self.output.bias
+
 
 class NeuMF(RecModel):
     """Neural matrix factorisation: GMF and MLP towers side by side (He et al., 2017).
@@ -456,6 +491,16 @@ class NeuMF(RecModel):
                    + self.item_bias(items).squeeze(-1))
         return out
 
+    def score_all(self, users):
+        gmf_dim = self.config["gmf_dim"]
+        weight = self.output.weight[0]
+        out = (self.gmf_user(users) * weight[:gmf_dim]) @ self.gmf_item.weight.T
+        out = out + _tower_all(self.tower, self.mlp_user(users), self.mlp_item.weight,
+                               weight[gmf_dim:]) + self.output.bias
+        if self.config["use_bias"]:
+            out = out + self.global_bias + self.user_bias(users) + self.item_bias.weight.T
+        return out
+
     def item_embeddings(self):
         both = torch.cat([self.gmf_item.weight, self.mlp_item.weight], dim=1)
         return both.detach().cpu().numpy()
@@ -493,6 +538,176 @@ class BiasedMF(RecModel):
         dot = (self.user_embedding(users) * self.item_embedding(items)).sum(-1)
         return (self.global_bias + self.user_bias(users).squeeze(-1)
                 + self.item_bias(items).squeeze(-1) + dot)
+
+    def score_all(self, users):
+        return (self.user_embedding(users) @ self.item_embedding.weight.T + self.global_bias
+                + self.user_bias(users) + self.item_bias.weight.T)
+
+
+def _history_buffers(history, n_history, n_users, n_items):
+    """The rated items of every user, CSR-style: ``(offsets, items)`` int64 tensors.
+
+    ``history`` is ``(users, items)`` (repeated pairs count once); without it,
+    ``n_history`` zero entries that ``load_state_dict`` fills (a rebuild from ``config``).
+    """
+    if history is None:
+        if n_history is None:
+            raise ValueError("pass history=(users, items), the training pairs whose movies "
+                             "describe each user (or n_history to rebuild from a config)")
+        n_history = checks.non_negative_int(n_history, "n_history")
+        return torch.zeros(n_users + 1, dtype=torch.long), torch.zeros(n_history,
+                                                                      dtype=torch.long)
+    if not (isinstance(history, (tuple, list)) and len(history) == 2):
+        raise ValueError("history must be a (users, items) pair of index arrays, got "
+                         f"{type(history).__name__}")
+    users = checks.index_array(history[0], "history users", n_users)
+    items = checks.index_array(history[1], "history items", n_items)
+    checks.same_length(history_users=users, history_items=items)
+    keys = np.unique(users * n_items + items)  # sorted by user, then item
+    counts = np.bincount(keys // n_items, minlength=n_users)
+    if n_history is not None and checks.non_negative_int(n_history, "n_history") != len(keys):
+        raise ValueError(f"n_history={n_history!r} does not match history with {len(keys)} "
+                         "distinct pairs")
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    return torch.as_tensor(offsets, dtype=torch.long), torch.as_tensor(keys % n_items,
+                                                                       dtype=torch.long)
+
+
+class HistoryNeuMF(RecModel):
+    """NeuMF whose users are also described by the movies they rated, as SVD++ does.
+
+    Koren's SVD++ (2008) adds to each user's factors the implicit feedback of *which*
+    items they rated, whatever the stars: ``p_u + |N(u)|^-a * sum_{j in N(u)} y_j``. Here
+    both towers of :class:`NeuMF` get that user: the GMF part multiplies it with
+    ``q_i``, the MLP part concatenates it with the item's embedding. A user with few
+    ratings has a weak ``p_u`` (few updates) but still the sum of their movies' ``y``, learned
+    from every user who rated them. ``mlp_dim=0`` leaves out the MLP tower: the model is then
+    SVD++ with a learned weight per dimension (and, with ``use_bias``, its biases).
+
+    ``history`` (the training pairs; the movies of the validation rows join them for a
+    refit on train + validation) is stored as two buffers: in the ``state_dict``, not in
+    ``config``, which holds its size ``n_history`` (as :class:`NCF` does with features).
+
+    Parameters
+    ----------
+    n_users, n_items : int
+    history : (users, items) arrays of int, optional
+        The pairs whose items form ``N(u)``; required unless ``n_history`` is given.
+    gmf_dim : int, default 32
+    mlp_dim : int, default 0
+        MLP embedding size; 0: no MLP tower.
+    layers : sequence of int, optional
+        The MLP tower's hidden widths. Default ``(mlp_dim, mlp_dim // 2)``.
+    dropout : float, default 0.0
+    use_bias : bool, default True
+        Add ``mu + b_u + b_i``.
+    history_exponent : float, default 0.5
+        ``a`` in ``|N(u)|^-a``: 0.5 as in SVD++, 1 averages the rated movies.
+    head : {"bounded", "relu", "logits"}, default "bounded"
+    rating_range : (float, float), default (1.0, 5.0)
+    n_history : int, optional
+        Number of distinct history pairs (to rebuild from ``config``).
+
+    Tables follow the naming scheme: ``gmf_user``, ``gmf_item``, ``mlp_user``, ``mlp_item``,
+    the biases, and ``gmf_history`` / ``mlp_history`` (the ``y`` of each tower, indexed by
+    the rated items). :meth:`penalty` adds, per sample, the history part of its user.
+    """
+
+    def __init__(self, n_users, n_items, history=None, gmf_dim=32, mlp_dim=0, layers=None,
+                 dropout=0.0, use_bias=True, history_exponent=0.5, head="bounded",
+                 rating_range=(1.0, 5.0), n_history=None):
+        super().__init__(n_users, n_items, head, rating_range)
+        gmf_dim = checks.positive_int(gmf_dim, "gmf_dim")
+        mlp_dim = checks.non_negative_int(mlp_dim, "mlp_dim")
+        if mlp_dim and layers is None:
+            layers = (mlp_dim, max(1, mlp_dim // 2))
+        layers = checks.positive_ints(layers or (), "layers") if mlp_dim else ()
+        dropout = checks.fraction(dropout, "dropout", closed="left")
+        checks.instance(use_bias, (bool, np.bool_), "use_bias", "pass True or False")
+        exponent = checks.finite_number(history_exponent, "history_exponent", minimum=0)
+        offsets, items = _history_buffers(history, n_history, self.n_users, self.n_items)
+        self.config = dict(n_users=self.n_users, n_items=self.n_items, gmf_dim=gmf_dim,
+                           mlp_dim=mlp_dim, layers=layers, dropout=dropout,
+                           use_bias=bool(use_bias), history_exponent=exponent, head=head,
+                           rating_range=self.rating_range, n_history=len(items))
+        self.register_buffer("history_offsets", offsets)
+        self.register_buffer("history_items", items)
+        self.gmf_user = _embedding(self.n_users, gmf_dim)
+        self.gmf_item = _embedding(self.n_items, gmf_dim)
+        self.gmf_history = _embedding(self.n_items, gmf_dim)
+        mlp_out = 0
+        if mlp_dim:
+            self.mlp_user = _embedding(self.n_users, mlp_dim)
+            self.mlp_item = _embedding(self.n_items, mlp_dim)
+            self.mlp_history = _embedding(self.n_items, mlp_dim)
+            self.tower = _tower(2 * mlp_dim, layers, dropout)
+            mlp_out = layers[-1] if layers else 2 * mlp_dim
+        self.output = nn.Linear(gmf_dim + mlp_out, 1)
+        if use_bias:
+            self.user_bias, self.item_bias = _bias(self.n_users), _bias(self.n_items)
+            self.global_bias = nn.Parameter(torch.zeros(()))
+
+    def history_norm(self):
+        """``|N(u)|^-a`` of every user (1 for a user without history), shape ``(n_users,)``."""
+        counts = (self.history_offsets[1:] - self.history_offsets[:-1]).clamp(min=1)
+        return counts.float().pow(-self.config["history_exponent"])
+
+    def history_vectors(self, users, tower="gmf"):
+        """``|N(u)|^-a * sum of y_j`` of each of ``users`` for ``tower``, shape ``(B, dim)``.
+
+        Each distinct user's movies are summed once (``embedding_bag`` over their slice
+        of the history), however often the user appears in the batch.
+        """
+        table = getattr(self, f"{tower}_history")
+        distinct, inverse = torch.unique(users, return_inverse=True)
+        starts = self.history_offsets[distinct]
+        lengths = self.history_offsets[distinct + 1] - starts
+        bags = torch.cumsum(lengths, 0) - lengths  # where each user's bag starts
+        positions = (torch.repeat_interleave(starts - bags, lengths)
+                     + torch.arange(int(lengths.sum()), device=users.device))
+        summed = nn.functional.embedding_bag(self.history_items[positions], table.weight,
+                                             bags, mode="sum")
+        return (summed * self.history_norm()[distinct, None])[inverse]
+
+    def users(self, users, tower="gmf"):
+        """The user side of ``tower`` for ``users``: ``p_u`` plus the history vector."""
+        return getattr(self, f"{tower}_user")(users) + self.history_vectors(users, tower)
+
+    def score(self, users, items):
+        parts = [self.users(users, "gmf") * self.gmf_item(items)]
+        if self.config["mlp_dim"]:
+            parts.append(self.tower(torch.cat([self.users(users, "mlp"), self.mlp_item(items)],
+                                              dim=-1)))
+        out = self.output(torch.cat(parts, dim=-1)).squeeze(-1)
+        if self.config["use_bias"]:
+            out = (out + self.global_bias + self.user_bias(users).squeeze(-1)
+                   + self.item_bias(items).squeeze(-1))
+        return out
+
+    def score_all(self, users):
+        gmf_dim, weight = self.config["gmf_dim"], self.output.weight[0]
+        out = (self.users(users, "gmf") * weight[:gmf_dim]) @ self.gmf_item.weight.T
+        if self.config["mlp_dim"]:
+            out = out + _tower_all(self.tower, self.users(users, "mlp"), self.mlp_item.weight,
+                                   weight[gmf_dim:])
+        out = out + self.output.bias
+        if self.config["use_bias"]:
+            out = out + self.global_bias + self.user_bias(users) + self.item_bias.weight.T
+        return out
+
+    def penalty(self, users, items, p=2):
+        """:meth:`RecModel.penalty` plus, per sample, the history vector of its user (the
+        part of the user the ``y`` rows make), averaged over the batch like the rest."""
+        total = super().penalty(users, items, p)
+        norm = (lambda t: t.abs().sum()) if p == 1 else (lambda t: t.pow(2).sum())
+        towers = ("gmf", "mlp") if self.config["mlp_dim"] else ("gmf",)
+        extra = sum(norm(self.history_vectors(users, tower)) for tower in towers)
+        return total + extra / max(len(users), 1)
+
+    def item_embeddings(self):
+        tables = [self.gmf_item.weight] + ([self.mlp_item.weight] if self.config["mlp_dim"]
+                                           else [])
+        return torch.cat(tables, dim=1).detach().cpu().numpy()
 
 
 MODEL_REGISTRY = {cls.__name__: cls for cls in (NCF, MLP, GMF, NeuMF, BiasedMF)}

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import compare, contenders
+from experiments import compare, contenders, ensemble, neumf_check
 from ncf_helpers.baselines import BiasBaseline
 from ncf_helpers.evaluation import RatingProtocol
 from ncf_helpers.prepare import original_split
@@ -30,21 +30,20 @@ def test_surprise_baseline_only_is_our_bias_baseline():
 
 @pytest.mark.parametrize("task", contenders.TASKS)
 def test_stored_configs_train_as_their_params_say(task):
-    # The studies in experiments/results were stored before the one engine, with the old
-    # names (l2_weight, n_negatives); they must give the TrainConfig their params give now.
+    # compare.py trains the stored config; its params (what Optuna recorded) must give
+    # the same TrainConfig and the same model, old names (l2_weight, ...) or new.
     stored = json.loads((compare.RESULTS / f"tuned_{task}.json").read_text())
     ours = [name for name in contenders.OURS if name in stored]
     assert ours  # the stored study covers our models
     for name in ours:
         entry = stored[name]
+        rebuilt = contenders.config_from_params(task, name, entry["params"])
+        assert contenders.upgrade(entry["config"]) == contenders.upgrade(rebuilt)
         old = contenders.train_config(task, entry["config"], seed=1, epochs=3)
-        new = contenders.train_config(
-            task, contenders.config_from_params(task, name, entry["params"]), seed=1, epochs=3)
-        assert old == new
-        assert old.l2 == pytest.approx(entry["config"]["l2_weight"])
+        assert old == contenders.train_config(task, rebuilt, seed=1, epochs=3)
+        assert old.l2 == pytest.approx(entry["params"]["l2_weight"])
         if task == "ranking":
-            assert old.loss == entry["config"]["loss"]
-            assert old.negatives == entry["config"]["n_negatives"]
+            assert old.loss == entry["params"]["loss"]
 
 
 def test_upgrade_renames_old_keys_and_loss_classes():
@@ -94,13 +93,13 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
     real_missing = contenders.missing
     monkeypatch.setattr(contenders, "missing",
                         lambda name: "BPR skipped: test" if name == "BPR" else real_missing(name))
-    compare.main(["--quick", "--models", "BiasedMF", "BaselineOnly", "ALS", "BPR",
+    compare.main(["--quick", "--models", "BiasedMF", "GMF", "BaselineOnly", "ALS", "BPR",
                   "--out", str(tmp_path)])
     rating = pd.read_csv(tmp_path / "compare_rating.csv")
     ranking = pd.read_csv(tmp_path / "compare_ranking.csv")
     runs = pd.read_csv(tmp_path / "compare_rating_runs.csv")
-    assert set(rating["model"]) == {"BiasedMF", "BaselineOnly"}
-    assert set(ranking["model"]) == {"BiasedMF", "ALS"}
+    assert set(rating["model"]) == {"BiasedMF", "GMF", "BaselineOnly", contenders.ENSEMBLE}
+    assert set(ranking["model"]) == {"BiasedMF", "GMF", "ALS", contenders.ENSEMBLE}
     assert set(rating["trained on"]) == {"train", "train + validation"}
     assert (rating["n"] == 2).all() and (ranking["n"] == 2).all()
     assert {"RMSE mean", "RMSE std", "MAE mean"} <= set(rating.columns)
@@ -112,6 +111,16 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
     assert refit["val RMSE"].isna().all()
     ours = runs[runs["model"] == "BiasedMF"].set_index(["split", "trained on"])["epochs"]
     assert (ours.xs("train", level=1) == ours.xs("train + validation", level=1)).all()
+    assert (runs.loc[runs["model"] == "BiasedMF", "cap"].dropna() == 2).all()
+    # the ensemble's weights were chosen on validation, per split, for both tasks
+    weights = pd.read_csv(tmp_path / "compare_ensemble_weights.csv")
+    members = weights[weights["member"] != "(intercept)"]
+    assert set(members["member"]) == {"BiasedMF", "GMF"}
+    assert (members["weight"] >= 0).all() and set(weights["task"]) == {"rating", "ranking"}
+    sums = members[members["task"] == "ranking"].groupby("split")["weight"].sum()
+    np.testing.assert_allclose(sums, 1.0)
+    blended = runs[runs["model"] == contenders.ENSEMBLE]
+    assert set(blended["trained on"]) == {"train", "train + validation"}
     report = (tmp_path / "compare.md").read_text()
     assert "python -m experiments.compare --quick" in report
     assert "| model | family | trained on | RMSE |" in report
@@ -120,6 +129,38 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
     assert list(objectives["objective"].sort_values()) == sorted(compare.OBJECTIVES)
     assert (objectives["n"] == 2).all() and objectives["full HR mean"].between(0, 1).all()
     assert "### Ranking objectives, head to head" in report
+    if contenders.missing("Cornac NeuMF") is None:  # the NeuMF check, with its paired lines
+        neumf = pd.read_csv(tmp_path / "compare_neumf_runs.csv")
+        assert set(neumf["variant"]) == set(neumf_check.VARIANTS) and len(neumf) == 6
+        assert "## Our NeuMF against Cornac's NeuMF" in report
+        assert "ours, Cornac's init minus Cornac, test full HR, same seed" in report
+    assert "target mean test RMSE <= 0.89" in report
+    assert "early stopping ended" in report
+
+
+def test_rating_blend_recovers_a_known_blend():
+    rng = np.random.default_rng(0)
+    preds = rng.normal(3.5, 0.5, size=(500, 3))
+    ratings = 0.2 + 0.5 * preds[:, 0] + 0.45 * preds[:, 2]
+    intercept, weights = ensemble.rating_weights(preds, ratings)
+    assert intercept == pytest.approx(0.2, abs=1e-6)
+    np.testing.assert_allclose(weights, [0.5, 0.0, 0.45], atol=1e-6)
+    # a member that only hurts gets weight 0, never a negative one
+    _, weights = ensemble.rating_weights(np.column_stack([preds[:, 0], -preds[:, 0]]),
+                                         preds[:, 0])
+    assert (weights >= 0).all()
+    assert ensemble.rating_blend([[10.0, 10.0]], 0.0, np.array([1.0, 1.0]))[0] == 5.0
+
+
+def test_ranking_selection_adds_a_member_only_when_validation_improves():
+    good, bad = np.array([[3.0, 2.0, 1.0]]), np.array([[1.0, 2.0, 3.0]])
+    # validation: item 0 is the held-out one; the score is its margin over the others
+    value = lambda m: float(m[0, 0] - m[0, 1:].max())  # noqa: E731
+    weights = ensemble.ranking_weights([bad, good], value)
+    np.testing.assert_array_equal(weights, [0.0, 1.0])
+    z = ensemble.standardized(np.array([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]]))
+    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(z[1], 0.0)
 
 
 def test_load_configs_prefers_the_study(tmp_path):

@@ -28,6 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 INSTALL_INPUTS = ("requirements.txt", "requirements-data.txt", "pyproject.toml")
+# The optional peers of the experiments (Cornac, LensKit): only tune and compare install
+# them, so run and test never need them (see the file's comment for --no-deps).
+PEERS_FILE = "requirements-peers.txt"
+PEER_TASKS = ("tune", "compare")
 # pytest-xdist: one worker per core; --dist loadfile keeps each file on one worker, so a
 # notebook's cells run in order in one kernel. The nbval options that make the run strict
 # and reproducible (this environment's kernel, notebooks/sanitize.cfg) come from
@@ -99,6 +103,21 @@ def setup_steps(root=ROOT, torch_index=""):
     return steps
 
 
+def peers_stamp(root=ROOT):
+    return venv_dir(root) / ".peers-installed"
+
+
+def peers_steps(root=ROOT):
+    """Install requirements-peers.txt into .venv when it changed since its last install."""
+    wanted, done = root / PEERS_FILE, peers_stamp(root)
+    if not wanted.exists() or (done.exists() and wanted.stat().st_mtime <= done.stat().st_mtime):
+        return []
+    return [Step([venv_python(root), "-m", "pip", "install", "--quiet", "--no-deps", "-r",
+                  PEERS_FILE], marks=done,
+                 note="Installing the optional peers of tune and compare (Cornac, LensKit) "
+                      f"from {PEERS_FILE}, without their dependencies (see the file).")]
+
+
 def lab_args():
     """JupyterLab refuses to start as root without --allow-root (containers, Colab)."""
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -148,7 +167,8 @@ def plan(task, root=ROOT, torch_index=""):
     if task == "clean":
         return []
     install = [] if install_is_current(root) else setup_steps(root, torch_index)
-    return install + task_steps(task, root)
+    peers = peers_steps(root) if task in PEER_TASKS else []
+    return install + peers + task_steps(task, root)
 
 
 def environment(step):
