@@ -342,6 +342,8 @@ def target_lines(runs, table, task):
 
 def epoch_lines(runs):
     """Whether early stopping, not the cap, ended every run with epochs."""
+    if "cap" not in runs:  # runs stored before the caps were recorded
+        return []
     runs = runs[runs["trained on"] == TRAINED_ON[False]].dropna(subset=["epochs", "cap"])
     if runs.empty:
         return []
