@@ -439,12 +439,18 @@ def neumf_markdown(runs):
 
 
 def write_markdown(path, tables, runs, configs, skipped, seconds, quick, trials_path,
-                   objectives=None, neumf=None, cpu_seconds=None, tuning=None):
+                   objectives=None, neumf=None, cpu_seconds=None, tuning=None, task="all"):
     quick_flag = " --quick" if quick else ""
     cpu = f", {cpu_seconds / 60:.1f} min of CPU" if cpu_seconds is not None else ""
+    if task == "all":
+        took = f"{seconds / 60:.1f} min wall{cpu} when this was written, on 2 cores shared"
+    elif task == "report":
+        took = "rebuilt from the stored runs by `--task report`; their times: README.md"
+    else:
+        took = (f"this file last written by `--task {task}`, which took {seconds / 60:.1f} min "
+                f"wall{cpu}; the stored runs of the other parts joined it")
     lines = ["# Peers and the NCF family, computed on the same rows", "",
-             f"Regenerate: `{COMMAND}{quick_flag}` ({seconds / 60:.1f} min wall{cpu} when this "
-             "was written, on 2 cores shared with other jobs); the configurations: "
+             f"Regenerate: `{COMMAND}{quick_flag}` ({took}); the configurations: "
              "`python -m experiments.tune`."]
     if tuning:
         lines += [tuning]
@@ -514,8 +520,9 @@ def tuning_line(folder):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--task", choices=[*PARTS, "all"], default="all",
-                        help="rating, ranking, the NeuMF check (neumf), or all three")
+    parser.add_argument("--task", choices=[*PARTS, "all", "report"], default="all",
+                        help="rating, ranking, the NeuMF check (neumf), all three, or report "
+                             "(no runs: rebuild compare.md from the stored ones)")
     parser.add_argument("--models", nargs="+", help="only these models (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: data slice, 2 splits, 2 epochs, default configs")
@@ -527,7 +534,7 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     args.configs = args.configs or args.out
     configs = load_configs(args.configs, args.quick)
-    parts = PARTS if args.task == "all" else (args.task,)
+    parts = {"all": PARTS, "report": ()}.get(args.task, (args.task,))
     start, cpu_start = time.perf_counter(), time.process_time()
     tables, runs, skipped, objectives, neumf, weights = {}, {}, [], None, None, []
     for task in [t for t in contenders.TASKS if t in parts]:
@@ -590,7 +597,7 @@ def main(argv=None):
         neumf = pd.read_csv(stored)
     write_markdown(args.out / "compare.md", tables, runs, configs, skipped, seconds,
                    args.quick, args.configs / "tune_trials_ranking.csv", objectives, neumf,
-                   cpu_seconds, None if args.quick else tuning_line(args.configs))
+                   cpu_seconds, None if args.quick else tuning_line(args.configs), args.task)
     print(f"comparison took {seconds:.0f} s ({cpu_seconds:.0f} s of CPU); results in {args.out}")
 
 

@@ -378,7 +378,7 @@ TRAIN = (np.array([0, 1, 2]), np.array([0, 1, 3]), np.array([4.0, 3.0, 5.0]))
     ("scheduler", "cosine", ValueError, "scheduler must be one of .*got 'cosine'"),
     ("scheduler_kwargs", [("gamma", 0.1)], TypeError, "scheduler_kwargs must be a dict"),
     ("loss", "hinge", ValueError, r"loss must be one of \('mse', 'bce', 'bpr', 'softmax', "
-                                  r"'original_mse'\), got 'hinge'"),
+                                  r"'original_mse', 'full_softmax'\), got 'hinge'"),
     ("loss", "MSE", ValueError, "loss must be one of .*got 'MSE'"),
     ("on_device", "yes", TypeError, "on_device must be a bool.*True, False or None"),
     ("progress", 1, TypeError, "progress must be a bool"),

@@ -136,6 +136,14 @@ def test_quick_comparison_writes_the_tables(tmp_path, monkeypatch):
         assert "ours, Cornac's init minus Cornac, test full HR, same seed" in report
     assert "target mean test RMSE <= 0.89" in report
     assert "early stopping ended" in report
+    # --task report trains nothing: it rebuilds compare.md from the stored runs
+    (tmp_path / "compare.md").unlink()
+    stored = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.csv")}
+    compare.main(["--task", "report", "--out", str(tmp_path)])
+    rebuilt = (tmp_path / "compare.md").read_text()
+    assert "rebuilt from the stored runs" in rebuilt
+    assert "| model | family | trained on | RMSE |" in rebuilt and "## Ranking" in rebuilt
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.csv")} == stored
 
 
 def test_rating_blend_recovers_a_known_blend():
