@@ -191,7 +191,25 @@ class OriginalMSEL1L2Loss(RegularizedLoss):
 # ---------------------------------------------------------------------------
 # ranking objectives: each positive against its own negatives
 # ---------------------------------------------------------------------------
-class SampledRankingLoss(RegularizedLoss):
+class _PositivesOnlyLoss(RegularizedLoss):
+    """A ranking loss on raw scores, fed positives only: the engine supplies what each
+    positive is ranked against (``_against`` says what, in the error message)."""
+
+    _against = "ranks each positive against other items"
+
+    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
+        _require_logits(model, type(self).__name__)
+        super().__init__(model, l1_weight, l2_weight)
+
+    def check_targets(self, targets):
+        """Positives only (targets > 0)."""
+        targets = np.asarray(targets)
+        if targets.size and targets.min() <= 0:
+            raise ValueError(f"{type(self).__name__} {self._against}: train on positives "
+                             "only (targets > 0), got targets <= 0")
+
+
+class SampledRankingLoss(_PositivesOnlyLoss):
     """Base class of the losses that compare each positive with its own negatives.
 
     Pairwise and listwise losses need each negative tied to its positive, which the
@@ -211,17 +229,7 @@ class SampledRankingLoss(RegularizedLoss):
     """
 
     pairwise = True
-
-    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
-        _require_logits(model, type(self).__name__)
-        super().__init__(model, l1_weight, l2_weight)
-
-    def check_targets(self, targets):
-        """Positives only: the negatives are drawn for each positive."""
-        targets = np.asarray(targets)
-        if targets.size and targets.min() <= 0:
-            raise ValueError(f"{type(self).__name__} draws its own negatives: train on "
-                             "positives only (targets > 0), got targets <= 0")
+    _against = "draws its own negatives"
 
     def ranking_loss(self, positive, negative):  # pragma: no cover - abstract
         """Loss from ``(B,)`` positive and ``(B, negatives)`` negative scores."""
@@ -263,7 +271,7 @@ class SampledSoftmaxLoss(SampledRankingLoss):
         return (torch.logsumexp(logits, dim=1) - positive).mean()
 
 
-class FullSoftmaxLoss(RegularizedLoss):
+class FullSoftmaxLoss(_PositivesOnlyLoss):
     """Softmax cross entropy of each positive over the **whole catalogue**.
 
     ``-s(u, i) + log sum_j exp s(u, j)`` with ``j`` every item (the positive and the
@@ -286,17 +294,7 @@ class FullSoftmaxLoss(RegularizedLoss):
     """
 
     catalogue = True
-
-    def __init__(self, model, l1_weight=0.0, l2_weight=0.0):
-        _require_logits(model, type(self).__name__)
-        super().__init__(model, l1_weight, l2_weight)
-
-    def check_targets(self, targets):
-        """Positives only: every other item of the catalogue plays the negative."""
-        targets = np.asarray(targets)
-        if targets.size and targets.min() <= 0:
-            raise ValueError("FullSoftmaxLoss ranks each positive against every item: train "
-                             "on positives only (targets > 0), got targets <= 0")
+    _against = "ranks each positive against every item"
 
     def forward(self, positive, scores, users=None, items=None):
         """Regularised loss of a batch: ``(B,)`` positive scores, ``(B, n_items)`` all."""

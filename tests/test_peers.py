@@ -126,7 +126,7 @@ def test_our_neumf_is_cornacs_architecture():
         torch.testing.assert_close(ours(users, items), logits)
         torch.testing.assert_close(torch.sigmoid(ours(users, items)), theirs(users, items))
     neumf_check.cornac_init(ours)
-    assert abs(float(ours.gmf_user.weight.std()) - 0.01) < 0.005
+    assert abs(float(ours.gmf_user.weight.detach().std()) - 0.01) < 0.005
 
 
 def test_cornac_neumf_stops_on_our_metric_and_keeps_the_best_epoch():
@@ -156,12 +156,13 @@ def test_lenskit_vocabularies_are_our_indices():
 
 def test_lenskit_rating_scorers_predict_every_pair():
     lenskit()
-    ratings = np.where(ITEMS % 2 == 0, 5.0, 2.0)
+    ratings = np.where(ITEMS % 2 == 0, 5.0, 2.0) - 0.5 * (USERS % 2)  # even items liked
     users, items = np.repeat(np.arange(N_USERS), N_ITEMS), np.tile(np.arange(N_ITEMS), N_USERS)
     for name, config in [("ItemKNN", {"max_nbrs": 5, "min_nbrs": 2, "min_sim": 1e-6}),
                          ("BiasedMF", {"embedding_size": 2, "epochs": 5})]:
         scorer = peers.lenskit_scorer(name, config, USERS, ITEMS, ratings, N_USERS, N_ITEMS)
-        predicted = scorer(users, items)
+        with np.errstate(invalid="ignore"):  # LensKit's bias of unrated user 8: 0/0 -> 0
+            predicted = scorer(users, items)
         assert np.isfinite(predicted).all(), name  # the bias model fills what kNN cannot
         # user 8 and item 8 have no ratings: the bias model's global mean plus one bias
         assert 1.0 <= predicted.min() and predicted.max() <= 6.0
