@@ -530,6 +530,9 @@ def main(argv=None):
                         help="folder of the studies' tuned_<task>.json (default: --out's)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    unknown = contenders.unknown_models(args.models)
+    if unknown:  # before any work: a typo would otherwise run nothing and report it
+        parser.error(unknown)
     os.environ.setdefault("NCF_PROGRESS", "0")
     args.out.mkdir(parents=True, exist_ok=True)
     args.configs = args.configs or args.out

@@ -64,6 +64,16 @@ MAX_EPOCHS = {"rating": 100, "ranking": 60}
 PATIENCE = 2
 
 
+def unknown_models(names, tasks=TASKS):
+    """A message naming what of ``names`` is no contender of ``tasks``, else ``None``."""
+    known = sorted({name for task in tasks for name in models(task)})
+    unknown = [name for name in names or () if name not in known]
+    if unknown:
+        return (f"unknown model(s) {', '.join(map(repr, unknown))}; choose from "
+                f"{', '.join(known)}")
+    return None
+
+
 def models(task):
     """Names of the contenders of ``task``: ours first, then the peers."""
     if task not in TASKS:

@@ -253,6 +253,11 @@ def main(argv=None):
                         help="retrain the best configurations on another draw (default: "
                              "only when every model of the task is tuned, without --models)")
     args = parser.parse_args(argv)
+    unknown = contenders.unknown_models(args.models)
+    if unknown:  # before any work: a typo would otherwise run nothing and report it
+        parser.error(unknown)
+    if args.trials is not None and args.trials < 1:
+        parser.error(f"--trials must be at least 1, got {args.trials}")
     tasks = contenders.TASKS if args.task == "all" else (args.task,)
     os.environ.setdefault("NCF_PROGRESS", "0")
     args.out.mkdir(parents=True, exist_ok=True)

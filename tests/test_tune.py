@@ -68,3 +68,23 @@ def test_every_search_space_builds_a_config_run_accepts():
             assert set(default) == set(config) or task == "ranking"  # loss-specific keys
     with pytest.raises(ValueError, match="not a rating contender"):
         contenders.suggest("rating", "ALS", study.ask())
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "Foo", "--quick"], "unknown model(s) 'Foo'; choose from ALS,"),
+    (["--trials", "0", "--quick"], "--trials must be at least 1, got 0"),
+])
+def test_tune_refuses_bad_arguments_before_any_work(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        tune.main([*argv, "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()   # nothing written
+
+
+def test_compare_refuses_an_unknown_model_before_any_work(tmp_path, capsys):
+    from experiments import compare
+
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--models", "GMF", "Foo", "--quick", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and "unknown model(s) 'Foo'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
