@@ -242,10 +242,15 @@ def _is_ours(names):
     return pd.Series(names).isin([*contenders.OURS, contenders.ENSEMBLE]).to_numpy()
 
 
+def _mean_std(table, metric):
+    """The ``'mean ± std'`` cells of ``metric`` (columns ``<metric> mean``, ``<metric> std``)."""
+    return [f"{a:.4f} ± {b:.4f}" for a, b in zip(table[f"{metric} mean"], table[f"{metric} std"])]
+
+
 def _fmt(table, task):
     out = table[["model", "family", "trained on"]].copy()
     for m in METRICS[task]:
-        out[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(table[f"{m} mean"], table[f"{m} std"])]
+        out[m] = _mean_std(table, m)
     out["n"] = table["n"]
     out["best epoch / cap"] = ["" if pd.isna(e) or pd.isna(c) else f"{int(e)} / {int(c)}"
                                for e, c in zip(table["best epoch"], table["cap"])]
@@ -342,8 +347,6 @@ def target_lines(runs, table, task):
 
 def epoch_lines(runs):
     """Whether early stopping, not the cap, ended every run with epochs."""
-    if "cap" not in runs:  # runs stored before the caps were recorded
-        return []
     runs = runs[runs["trained on"] == TRAINED_ON[False]].dropna(subset=["epochs", "cap"])
     if runs.empty:
         return []
@@ -378,7 +381,7 @@ def objectives_markdown(table):
         return []
     frame = table[["objective"]].copy()
     for m in ["val full HR", *METRICS["ranking"]]:
-        frame[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(table[f"{m} mean"], table[f"{m} std"])]
+        frame[m] = _mean_std(table, m)
     frame["epochs"] = table["epochs"].round(1)
     return ["", "### Ranking objectives, head to head", "",
             "BiasedMF's configuration of the table above, only the training objective swapped "
@@ -417,7 +420,7 @@ def neumf_markdown(runs):
     metrics = ["val full HR", "test full HR", "test full NDCG", "test sampled HR"]
     frame = table[["variant"]].copy()
     for m in metrics:
-        frame[m] = [f"{a:.4f} ± {b:.4f}" for a, b in zip(table[f"{m} mean"], table[f"{m} std"])]
+        frame[m] = _mean_std(table, m)
     frame["n"] = table["n"]
     lines = ["", "## Our NeuMF against Cornac's NeuMF", "",
              f"One configuration (Cornac's defaults: GMF 8 factors, MLP "

@@ -286,9 +286,10 @@ class LenskitScorer:
     def __call__(self, users, items):
         users, items = np.asarray(users), np.asarray(items)
         out = np.empty(len(users))
-        for user in np.unique(users):
-            mask = users == user
-            out[mask] = self._row(int(user))[items[mask]]
+        order = np.argsort(users, kind="stable")  # each user's pairs in one slice
+        starts = np.flatnonzero(np.r_[True, users[order][1:] != users[order][:-1]])
+        for idx in np.split(order, starts[1:]) if len(users) else ():
+            out[idx] = self._row(int(users[idx[0]]))[items[idx]]
         missing = ~np.isfinite(out)
         if missing.any():
             self.n_missing += int(missing.sum())
